@@ -1,0 +1,1 @@
+"""Loading, validating and modelling a bundle's config.json."""

@@ -1,0 +1,1 @@
+"""The JSON Schemas pyrunc validates against (installed as ociruntime.schemas)."""
