@@ -1,0 +1,5 @@
+"""`python -m ociruntime` is `pyrunc`."""
+
+from ociruntime.cli import main
+
+main()

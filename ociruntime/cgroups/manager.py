@@ -1,0 +1,169 @@
+"""Create, join and remove a container's cgroups on every mounted hierarchy.
+
+One manager serves v1, v2 and hybrid hosts: each hierarchy gets the same relative path, the
+container's processes are added to each, and destroy removes only the directories this manager
+created (recorded in state), deepest first.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from ociruntime.cgroups.layout import Hierarchy, discover, own_cgroups
+from ociruntime.errors import RuntimeFailure
+
+CREATED_KEY = "_created"
+
+
+def resolve_relative_path(cgroups_path: str | None, container_id: str) -> str | None:
+    """The container's cgroup path below each hierarchy root; None means 'relative to ours'.
+
+    Absolute `linux.cgroupsPath` is taken from the hierarchy root; a relative one is joined to
+    the runtime's own cgroup (as runc does); empty means ``/pyrunc/<id>``.
+    """
+    if not cgroups_path:
+        return f"/pyrunc/{container_id}"
+    if cgroups_path.startswith("/"):
+        return os.path.normpath(cgroups_path)
+    return None
+
+
+class CgroupManager:
+    """The container's cgroup directories, keyed by hierarchy key ('' = unified)."""
+
+    def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
+        self.paths = paths
+        self.created = created or []
+
+    @classmethod
+    def for_config(cls, cgroups_path: str | None, container_id: str) -> CgroupManager:
+        """Work out (not yet create) the container's cgroup directory in each hierarchy."""
+        if cgroups_path and (":" in cgroups_path and not cgroups_path.startswith("/")):
+            raise RuntimeFailure(
+                f"invalid cgroupsPath {cgroups_path!r}: systemd slice:prefix:name paths need "
+                "--systemd-cgroup, which pyrunc does not support yet")
+        hierarchies = discover()
+        rel = resolve_relative_path(cgroups_path, container_id)
+        own = own_cgroups() if rel is None else {}
+        paths: dict[str, str] = {}
+        for h in hierarchies:
+            if rel is not None:
+                inner = rel
+            else:
+                base = own.get(h.key, "/")
+                inner = os.path.normpath(os.path.join(base, cgroups_path or ""))
+            if h.root != "/" and inner.startswith(h.root):
+                inner = inner[len(h.root):] or "/"
+            full = os.path.normpath(h.mountpoint + "/" + inner)
+            if not full.startswith(h.mountpoint):
+                raise RuntimeFailure(f"invalid cgroupsPath {cgroups_path!r}: escapes {h.mountpoint}")
+            paths[h.key] = full
+        return cls(paths)
+
+    @classmethod
+    def from_state(cls, stored: dict[str, str]) -> CgroupManager:
+        paths = {k: v for k, v in stored.items() if k != CREATED_KEY}
+        created = [p for p in stored.get(CREATED_KEY, "").split("\n") if p]
+        return cls(paths, created)
+
+    def to_state(self) -> dict[str, str]:
+        out = dict(self.paths)
+        out[CREATED_KEY] = "\n".join(self.created)
+        return out
+
+    def create(self) -> None:
+        """mkdir -p every hierarchy's directory, remembering which ones we made."""
+        for key, path in self.paths.items():
+            self._mkdir_all(path)
+            if "cpuset" in key.split(","):
+                _inherit_cpuset(path)
+
+    def _mkdir_all(self, path: str) -> None:
+        missing: list[str] = []
+        probe = path
+        while not os.path.isdir(probe):
+            missing.append(probe)
+            probe = os.path.dirname(probe)
+        for attempt in range(5):
+            try:
+                for d in reversed(missing):
+                    try:
+                        os.mkdir(d, 0o755)
+                        self.created.append(d)
+                    except FileExistsError:
+                        pass
+                return
+            except FileNotFoundError:
+                # a concurrent destroy removed a shared parent between our mkdirs: retry
+                if attempt == 4:
+                    raise
+            except OSError as e:
+                raise RuntimeFailure(f"mkdir {d}: {os.strerror(e.errno)}") from None
+
+    def add(self, pid: int) -> None:
+        """Move `pid` into the container's cgroup in every hierarchy."""
+        for path in self.paths.values():
+            target = os.path.join(path, "cgroup.procs")
+            try:
+                with open(target, "w") as f:
+                    f.write(str(pid))
+            except OSError as e:
+                raise RuntimeFailure(
+                    f"write {pid} to {target}: {os.strerror(e.errno or 0)}") from None
+
+    def pids(self) -> list[int]:
+        """Every process in the container's cgroup (from the first hierarchy that answers)."""
+        order = sorted(self.paths, key=lambda k: (k != "pids", k != "", k))
+        for key in order:
+            try:
+                with open(os.path.join(self.paths[key], "cgroup.procs")) as f:
+                    return [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+        return []
+
+    def destroy(self, timeout: float = 5.0) -> None:
+        """Remove the directories we created, deepest first; retry while tasks drain."""
+        deadline = time.monotonic() + timeout
+        for d in sorted(set(self.created), key=lambda p: p.count("/"), reverse=True):
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as e:
+                    ours = d in self.paths.values()
+                    if not ours and e.errno in (errno.EBUSY, errno.ENOTEMPTY, errno.EEXIST):
+                        break  # a shared parent still used by another container
+                    if e.errno == errno.EBUSY and time.monotonic() < deadline:
+                        time.sleep(0.005)
+                        continue
+                    raise RuntimeFailure(f"rmdir {d}: {os.strerror(e.errno)}") from None
+        self.created = []
+
+
+def _inherit_cpuset(path: str) -> None:
+    """v1 cpuset: a new cgroup takes no tasks until cpus and mems are set; copy the parent's."""
+    chain = []
+    probe = path
+    while os.path.exists(os.path.join(probe, "cpuset.cpus")):
+        chain.append(probe)
+        probe = os.path.dirname(probe)
+    for d in reversed(chain[:-1]):
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            target = os.path.join(d, name)
+            with open(target) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(os.path.dirname(d), name)) as f:
+                value = f.read().strip()
+            with open(target, "w") as f:
+                f.write(value)
+
+
+def hierarchies() -> list[Hierarchy]:
+    """Re-exported for callers that only need the layout."""
+    return discover()

@@ -1,0 +1,68 @@
+"""runc-compatible argument parsing (global flags before the command, runc's flag names)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ociruntime.state import DEFAULT_ROOT
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit status 1."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        from ociruntime import log
+
+        log.error(f"{self.prog}: {message}")
+        sys.exit(1)
+
+
+def _add_create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", "-b", default=None, help="path to the bundle directory")
+    p.add_argument("--pid-file", default=None, help="file to write the init's pid to")
+    p.add_argument("--console-socket", default=None, help="unix socket to send the pty master")
+    p.add_argument("--pidfd-socket", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-pivot", action="store_true", help="use MS_MOVE+chroot, not pivot_root")
+    p.add_argument("--no-new-keyring", action="store_true", help="do not create a session keyring")
+    p.add_argument("--preserve-fds", type=int, default=0, help="pass N extra fds (from 3)")
+    p.add_argument("container_id", metavar="ID")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole `pyrunc` command line."""
+    parser = _Parser(prog="pyrunc", description="OCI runtime (runc-compatible) in Python")
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="state root directory")
+    parser.add_argument("--log", default=None, help="log file")
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--systemd-cgroup", action="store_true")
+    parser.add_argument("--rootless", nargs="?", const="true", default="auto")
+    parser.add_argument("--criu", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--version", "-v", action="store_true")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    _add_create_flags(sub.add_parser("create", help="create a container"))
+    run = sub.add_parser("run", help="create and start a container")
+    _add_create_flags(run)
+    run.add_argument("--detach", "-d", action="store_true")
+    run.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--no-subreaper", action="store_true", help=argparse.SUPPRESS)
+
+    for name, text in (("start", "start a created container"),
+                       ("state", "print the container's state JSON")):
+        sub.add_parser(name, help=text).add_argument("container_id", metavar="ID")
+
+    kill = sub.add_parser("kill", help="signal the container's init")
+    kill.add_argument("--all", "-a", action="store_true")
+    kill.add_argument("container_id", metavar="ID")
+    kill.add_argument("signal", nargs="?", default="SIGTERM")
+
+    delete = sub.add_parser("delete", help="delete a container")
+    delete.add_argument("--force", "-f", action="store_true")
+    delete.add_argument("container_id", metavar="ID")
+
+    lst = sub.add_parser("list", help="list containers")
+    lst.add_argument("--format", "-f", default="table", choices=["table", "json"])
+    lst.add_argument("--quiet", "-q", action="store_true")
+    return parser

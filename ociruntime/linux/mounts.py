@@ -1,0 +1,159 @@
+"""Perform one config.json mount inside the rootfs (before pivot_root)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Any
+
+from ociruntime.cgroups.layout import discover
+from ociruntime.config.mount_options import BIND_REMOUNT_FLAGS, ParsedOptions, parse_mount_options
+from ociruntime.errors import RuntimeFailure, SyscallError
+from ociruntime.linux import syscalls as sc
+from ociruntime.linux.paths import create_file_in_root, fd_path, mkdir_all_in_root, open_in_root
+
+# statvfs f_flag bits share values with the MS_* flags they report
+_LOCKABLE = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_NOATIME | sc.MS_NODIRATIME | \
+    sc.MS_RELATIME | sc.MS_RDONLY
+
+
+def remount(target: str, flags: int, shown: str) -> None:
+    """Bind-remount `target` with `flags`, keeping flags the kernel locked (user namespaces)."""
+    try:
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None, shown_target=shown)
+    except SyscallError as e:
+        if e.errno != errno.EPERM:
+            raise
+        locked = os.statvfs(target).f_flag & _LOCKABLE
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | locked, None,
+                 shown_target=shown)
+
+
+def _apply_propagation(root_fd: int, dest: str, opts: ParsedOptions) -> None:
+    if not opts.propagation:
+        return
+    fd = open_in_root(root_fd, dest)
+    try:
+        for flag in opts.propagation:
+            sc.mount(None, fd_path(fd), None, flag, None, shown_target=dest)
+    finally:
+        os.close(fd)
+
+
+def _bind(root_fd: int, bundle: str, entry: dict[str, Any], opts: ParsedOptions) -> None:
+    dest = entry["destination"]
+    source = entry.get("source") or ""
+    if not source:
+        raise RuntimeFailure(f"mount {dest}: bind mount needs a source")
+    if not source.startswith("/"):
+        source = os.path.join(bundle, source)
+    try:
+        is_dir = os.path.isdir(source)
+        os.lstat(source)
+    except OSError as e:
+        raise RuntimeFailure(f"mount {dest}: source {source}: {os.strerror(e.errno or 0)}") from None
+    target = mkdir_all_in_root(root_fd, dest) if is_dir else create_file_in_root(root_fd, dest)
+    try:
+        sc.mount(source, fd_path(target), None, opts.flags & (sc.MS_BIND | sc.MS_REC), None,
+                 shown_target=dest)
+    finally:
+        os.close(target)
+    extra = opts.flags & BIND_REMOUNT_FLAGS
+    if extra or opts.cleared & BIND_REMOUNT_FLAGS:
+        fd = open_in_root(root_fd, dest)
+        try:
+            remount(fd_path(fd), extra, dest)
+        finally:
+            os.close(fd)
+
+
+def _mount_fs(root_fd: int, entry: dict[str, Any], opts: ParsedOptions) -> None:
+    dest = entry["destination"]
+    fstype = entry.get("type") or ""
+    source = entry.get("source") or fstype or "none"
+    target = mkdir_all_in_root(root_fd, dest)
+    try:
+        flags = opts.flags
+        try:
+            sc.mount(source, fd_path(target), fstype, flags, opts.data_string, shown_target=dest)
+        except SyscallError as e:
+            # sysfs/mqueue cannot be mounted without owning the netns/ipcns: bind the host's
+            fallback = {"sysfs": "/sys", "mqueue": "/dev/mqueue"}.get(fstype)
+            if e.errno != errno.EPERM or not fallback:
+                raise
+            sc.mount(fallback, fd_path(target), None, sc.MS_BIND | sc.MS_REC, None,
+                     shown_target=dest)
+            fd = open_in_root(root_fd, dest)
+            try:
+                remount(fd_path(fd), opts.flags & BIND_REMOUNT_FLAGS, dest)
+            finally:
+                os.close(fd)
+    finally:
+        os.close(target)
+
+
+def _mount_cgroup(root_fd: int, entry: dict[str, Any], opts: ParsedOptions,
+                  cgroup_paths: dict[str, str], new_cgroupns: bool) -> None:
+    """Show the container its own cgroups at the destination (v1: tmpfs + binds; v2: cgroup2)."""
+    dest = entry["destination"]
+    flags = opts.flags & BIND_REMOUNT_FLAGS
+    hierarchies = discover()
+    if hierarchies and all(h.version == 2 for h in hierarchies):
+        target = mkdir_all_in_root(root_fd, dest)
+        try:
+            if new_cgroupns:
+                sc.mount("cgroup2", fd_path(target), "cgroup2", flags, None, shown_target=dest)
+                return
+            sc.mount(cgroup_paths.get("", "/sys/fs/cgroup"), fd_path(target), None,
+                     sc.MS_BIND | sc.MS_REC, None, shown_target=dest)
+        finally:
+            os.close(target)
+        fd = open_in_root(root_fd, dest)
+        try:
+            remount(fd_path(fd), flags, dest)
+        finally:
+            os.close(fd)
+        return
+    target = mkdir_all_in_root(root_fd, dest)
+    try:
+        sc.mount("tmpfs", fd_path(target), "tmpfs", flags & ~sc.MS_RDONLY, "mode=755",
+                 shown_target=dest)
+    finally:
+        os.close(target)
+    for h in hierarchies:
+        host_path = cgroup_paths.get(h.key)
+        if not host_path or not os.path.isdir(host_path):
+            continue
+        sub = f"{dest.rstrip('/')}/{os.path.basename(h.mountpoint)}"
+        sfd = mkdir_all_in_root(root_fd, sub)
+        try:
+            sc.mount(host_path, fd_path(sfd), None, sc.MS_BIND | sc.MS_REC, None, shown_target=sub)
+        finally:
+            os.close(sfd)
+        sfd = open_in_root(root_fd, sub)
+        try:
+            remount(fd_path(sfd), flags | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, sub)
+        finally:
+            os.close(sfd)
+    if flags & sc.MS_RDONLY:
+        fd = open_in_root(root_fd, dest)
+        try:
+            sc.mount(None, fd_path(fd), None, sc.MS_REMOUNT | flags, "mode=755", shown_target=dest)
+        finally:
+            os.close(fd)
+
+
+def mount_entry(root_fd: int, bundle: str, entry: dict[str, Any], cgroup_paths: dict[str, str],
+                new_cgroupns: bool) -> None:
+    """Mount one entry of config `mounts` at its destination inside the rootfs."""
+    opts = parse_mount_options(entry.get("options"))
+    fstype = entry.get("type") or ""
+    if fstype == "bind":
+        opts.flags |= sc.MS_BIND
+    if fstype == "cgroup" and not opts.is_bind:
+        _mount_cgroup(root_fd, entry, opts, cgroup_paths, new_cgroupns)
+    elif opts.is_bind:
+        _bind(root_fd, bundle, entry, opts)
+    else:
+        _mount_fs(root_fd, entry, opts)
+    _apply_propagation(root_fd, entry["destination"], opts)

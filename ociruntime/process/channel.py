@@ -1,0 +1,75 @@
+"""Typed messages between the runtime (parent) and the container side, over SOCK_SEQPACKET.
+
+Each datagram is one JSON object with a ``type``. An error travels as
+``{"type": "error", "msg": ...}``; receiving it raises RuntimeFailure on the other side.
+The parent checks that messages arrive in the order the protocol allows (see parent.py).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from ociruntime.errors import RuntimeFailure
+
+MAX_MESSAGE = 1 << 16
+
+# container side -> parent
+ASK_IDMAP = "ask-idmap"
+INIT_PID = "init-pid"
+READY = "ready"
+ERROR = "error"
+# parent -> container side
+PLACED = "placed"
+IDMAP_DONE = "idmap-done"
+GO = "go"
+
+
+class Channel:
+    """One end of the parent<->container socketpair."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    def pair(cls) -> tuple[Channel, Channel]:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        return cls(a), cls(b)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def send(self, kind: str, **fields: Any) -> None:
+        fields["type"] = kind
+        self.sock.send(json.dumps(fields).encode())
+
+    def send_error(self, message: str) -> None:
+        try:
+            self.send(ERROR, msg=message[:4000])
+        except OSError:
+            pass
+
+    def recv(self, timeout: float | None = None) -> dict[str, Any]:
+        """Next message; raises RuntimeFailure on a peer error, EOF or timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            raw = self.sock.recv(MAX_MESSAGE)
+        except TimeoutError:
+            raise RuntimeFailure("container init did not answer in time") from None
+        if not raw:
+            raise RuntimeFailure("container init exited unexpectedly")
+        msg = json.loads(raw)
+        if msg.get("type") == ERROR:
+            raise RuntimeFailure(msg.get("msg", "container init failed"))
+        return msg
+
+    def expect(self, kind: str, timeout: float | None = None) -> dict[str, Any]:
+        """Receive a message and check its type."""
+        msg = self.recv(timeout)
+        if msg.get("type") != kind:
+            raise RuntimeFailure(f"protocol error: expected {kind}, got {msg.get('type')}")
+        return msg
+
+    def close(self) -> None:
+        self.sock.close()

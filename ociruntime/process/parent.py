@@ -1,0 +1,202 @@
+"""The host side of create: spawn the container side, serve its requests, undo on failure.
+
+Protocol (container side -> parent, each step answered before the next):
+
+    parent                         bootstrap / init
+    fork ------------------------> (bootstrap)
+    add pid to cgroups
+    PLACED ----------------------> join/unshare user ns
+    <------------------------------ ASK_IDMAP        (only with a new user namespace)
+    write uid_map, gid_map
+    IDMAP_DONE ------------------> unshare the other namespaces, fork init
+    <------------------------------ INIT_PID pid      (bootstrap exits)
+    prlimit, oom_score_adj
+    GO --------------------------> (init) rootfs, pivot, process setup
+    <------------------------------ READY            (init then blocks on exec.fifo)
+
+Any ERROR message, or EOF, aborts create; the parent then kills what it started, removes the
+cgroups and the state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from ociruntime.cgroups.manager import CgroupManager
+from ociruntime.config.known import NAMESPACES, RLIMITS
+from ociruntime.errors import RuntimeFailure
+from ociruntime.linux import syscalls as sc
+from ociruntime.linux.rootfs import RootfsPlan
+from ociruntime.process import channel as ch
+from ociruntime.process.channel import Channel
+from ociruntime.process.init import InitContext, run_container_side
+
+FAULT_ENV = "PYRUNC_TEST_FAULT"
+INIT_TIMEOUT = 120.0
+
+
+@dataclass
+class Spawned:
+    """The processes a spawn started, and whether the bootstrap has been reaped."""
+
+    bootstrap_pid: int
+    init_pid: int = 0
+    bootstrap_reaped: bool = False
+
+
+def _namespace_plan(linux: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    new: list[str] = []
+    join: dict[str, str] = {}
+    for ns in linux.get("namespaces") or []:
+        kind = ns["type"]
+        if ns.get("path"):
+            join[kind] = ns["path"]
+        else:
+            new.append(kind)
+    return new, join
+
+
+def _open_namespaces(join: dict[str, str]) -> dict[str, int]:
+    fds: dict[str, int] = {}
+    try:
+        for kind, path in join.items():
+            try:
+                fds[kind] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as e:
+                raise RuntimeFailure(
+                    f"open {kind} namespace {path}: {e.strerror}") from None
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+def _write_idmaps(pid: int, linux: dict[str, Any]) -> None:
+    for kind in ("uid", "gid"):
+        maps = linux.get(f"{kind}Mappings") or []
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
+        path = f"/proc/{pid}/{kind}_map"
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise RuntimeFailure(f"write {path} ({text.strip()!r}): {e.strerror}") from None
+
+
+def _apply_process_limits(pid: int, process: dict[str, Any]) -> None:
+    for rl in process.get("rlimits") or []:
+        number = RLIMITS.get(rl["type"])
+        if number is None:
+            raise RuntimeFailure(f"unknown rlimit type {rl['type']}")
+        soft, hard = (v if v < 1 << 63 else resource.RLIM_INFINITY
+                      for v in (int(rl["soft"]), int(rl["hard"])))
+        try:
+            resource.prlimit(pid, number, (soft, hard))
+        except OSError as e:
+            raise RuntimeFailure(f"setrlimit {rl['type']} ({soft}, {hard}): {e.strerror}") from None
+        except ValueError as e:
+            raise RuntimeFailure(f"setrlimit {rl['type']} ({soft}, {hard}): {e}") from None
+    if "oomScoreAdj" in process:
+        path = f"/proc/{pid}/oom_score_adj"
+        try:
+            with open(path, "w") as f:
+                f.write(str(int(process["oomScoreAdj"])))
+        except OSError as e:
+            raise RuntimeFailure(f"write {path}: {e.strerror}") from None
+
+
+def reap(pid: int) -> None:
+    """Kill and wait for a child of ours (we are a subreaper, so orphans are ours too)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
+          cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0) -> Spawned:
+    """Start the container side and run the protocol until the init is ready.
+
+    On failure every process started here is killed and reaped before the error propagates;
+    the caller removes the cgroups and the state dir.
+    """
+    linux = config.get("linux") or {}
+    new, join = _namespace_plan(linux)
+    for kind in new + list(join):
+        if kind not in NAMESPACES:
+            raise RuntimeFailure(f"unknown namespace type {kind!r}")
+    plan = RootfsPlan(
+        rootfs=rootfs,
+        bundle=bundle,
+        mounts=config.get("mounts") or [],
+        devices=linux.get("devices") or [],
+        propagation=linux.get("rootfsPropagation"),
+        readonly=bool((config.get("root") or {}).get("readonly")),
+        masked=linux.get("maskedPaths") or [],
+        readonly_paths=linux.get("readonlyPaths") or [],
+        cgroup_paths=cgroups.paths,
+        new_cgroupns="cgroup" in new,
+        in_userns="user" in new or "user" in join,
+        no_pivot=no_pivot,
+        cwd=(config.get("process") or {}).get("cwd") or "/",
+    )
+    join_fds = _open_namespaces(join)
+    fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
+    ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
+                      fifo_fd=fifo_fd, preserve_fds=preserve_fds,
+                      fault=os.environ.get(FAULT_ENV, ""))
+    parent_chan, child_chan = Channel.pair()
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    bootstrap_pid = os.fork()
+    if bootstrap_pid == 0:
+        parent_chan.close()
+        run_container_side(ctx, child_chan)
+    child_chan.close()
+    for fd in (fifo_fd, *join_fds.values()):
+        os.close(fd)
+    spawned = Spawned(bootstrap_pid)
+    try:
+        _serve(parent_chan, spawned, config, cgroups, linux, ctx)
+        return spawned
+    except BaseException:
+        if spawned.init_pid:
+            reap(spawned.init_pid)
+        if not spawned.bootstrap_reaped:
+            reap(bootstrap_pid)
+        raise
+    finally:
+        parent_chan.close()
+
+
+def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: CgroupManager,
+           linux: dict[str, Any], ctx: InitContext) -> None:
+    bootstrap_pid = spawned.bootstrap_pid
+    cgroups.add(bootstrap_pid)
+    if ctx.fault == "placement":
+        raise RuntimeFailure("injected fault at placement")
+    chan.send(ch.PLACED)
+    expected = [ch.ASK_IDMAP, ch.INIT_PID] if "user" in ctx.new_namespaces else [ch.INIT_PID]
+    expected.append(ch.READY)
+    for step in expected:
+        msg = chan.recv(INIT_TIMEOUT)
+        if msg.get("type") != step:
+            raise RuntimeFailure(f"protocol error: expected {step}, got {msg.get('type')}")
+        if step == ch.ASK_IDMAP:
+            _write_idmaps(bootstrap_pid, linux)
+            chan.send(ch.IDMAP_DONE)
+        elif step == ch.INIT_PID:
+            pid = int(msg["pid"])
+            spawned.init_pid = pid
+            os.waitpid(bootstrap_pid, 0)
+            spawned.bootstrap_reaped = True
+            _apply_process_limits(pid, config.get("process") or {})
+            chan.send(ch.GO)
