@@ -65,8 +65,6 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
     if process.get("terminal") and not opts.console_socket:
         raise RuntimeFailure("cannot allocate tty if runc will detach without setting "
                              "console socket")
-    if opts.console_socket:
-        raise RuntimeFailure("--console-socket: terminals are not supported yet")
     linux = config.get("linux") or {}
     state_dir.claim()
     cgroups: CgroupManager | None = None
@@ -77,7 +75,8 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
         os.chmod(state_dir.fifo, 0o622)
         _chown_to_container_root(state_dir.fifo, linux)
         spawned = spawn(config, bundle, rootfs, state_dir.fifo, cgroups,
-                        no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds)
+                        no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
+                        console_socket=opts.console_socket)
         state = ContainerState(
             id=opts.container_id,
             pid=spawned.init_pid,
@@ -282,12 +281,20 @@ def _thaw(state: ContainerState) -> None:
 
 def list_states(root: str) -> list[dict[str, Any]]:
     """`state` documents of every container under the root (unreadable ones skipped)."""
+    import pwd
+
     result = []
     for container_id in list_ids(root):
         try:
-            result.append(state_json(root, container_id))
-        except RuntimeFailure:
+            doc = state_json(root, container_id)
+            uid = os.stat(os.path.join(root, container_id)).st_uid
+        except (RuntimeFailure, OSError):
             continue
+        try:
+            doc["owner"] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            doc["owner"] = f"#{uid}"
+        result.append(doc)
     return result
 
 

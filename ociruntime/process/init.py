@@ -21,6 +21,7 @@ from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import rootfs as rootfs_mod
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.capabilities import CapabilitySets
+from ociruntime.linux.console import setup_console
 from ociruntime.linux.network import loopback_up
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
@@ -35,6 +36,7 @@ class InitContext:
     join_fds: dict[str, int]
     fifo_fd: int
     preserve_fds: int = 0
+    console: socket.socket | None = None
     fault: str = ""
     env: list[str] = field(default_factory=list)
 
@@ -204,6 +206,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         socket.sethostname(config["hostname"])
     if config.get("domainname") is not None and "uts" in ctx.new_namespaces:
         sc.setdomainname(config["domainname"])
+    if ctx.console is not None:
+        user = ctx.process.get("user") or {}
+        setup_console(ctx.console, ctx.process.get("consoleSize"), True,
+                      int(user.get("uid", 0)), int(user.get("gid", 0)))
     _write_sysctl(ctx.linux.get("sysctl") or {})
     rootfs_mod.finalize(plan)
     process = ctx.process

@@ -30,6 +30,7 @@ from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import syscalls as sc
+from ociruntime.linux.console import connect_console_socket
 from ociruntime.linux.rootfs import RootfsPlan
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
@@ -123,7 +124,8 @@ def reap(pid: int) -> None:
 
 
 def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
-          cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0) -> Spawned:
+          cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0,
+          console_socket: str | None = None) -> Spawned:
     """Start the container side and run the protocol until the init is ready.
 
     On failure every process started here is killed and reaped before the error propagates;
@@ -149,10 +151,15 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         no_pivot=no_pivot,
         cwd=(config.get("process") or {}).get("cwd") or "/",
     )
+    console = None
+    if (config.get("process") or {}).get("terminal"):
+        if not console_socket:
+            raise RuntimeFailure("process.terminal is set but no --console-socket was given")
+        console = connect_console_socket(console_socket)
     join_fds = _open_namespaces(join)
     fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
-                      fifo_fd=fifo_fd, preserve_fds=preserve_fds,
+                      fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
                       fault=os.environ.get(FAULT_ENV, ""))
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
@@ -161,6 +168,8 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         parent_chan.close()
         run_container_side(ctx, child_chan)
     child_chan.close()
+    if console is not None:
+        console.close()
     for fd in (fifo_fd, *join_fds.values()):
         os.close(fd)
     spawned = Spawned(bootstrap_pid)
