@@ -29,7 +29,8 @@ def _timestamp() -> str:
 
 def _format(level: str, msg: str) -> str:
     if _config["format"] == "json":
-        return json.dumps({"level": level, "msg": msg, "time": _timestamp()}) + "\n"
+        doc = {"level": level, "msg": msg, "time": _timestamp()}
+        return json.dumps(doc, separators=(",", ":")) + "\n"
     return f'time="{_timestamp()}" level={level} msg={json.dumps(msg)}\n'
 
 

@@ -58,7 +58,8 @@ class CgroupManager:
                 inner = inner[len(h.root):] or "/"
             full = os.path.normpath(h.mountpoint + "/" + inner)
             if not full.startswith(h.mountpoint):
-                raise RuntimeFailure(f"invalid cgroupsPath {cgroups_path!r}: escapes {h.mountpoint}")
+                raise RuntimeFailure(
+                    f"invalid cgroupsPath {cgroups_path!r}: escapes {h.mountpoint}")
             paths[h.key] = full
         return cls(paths)
 

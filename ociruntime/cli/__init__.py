@@ -8,9 +8,8 @@ import sys
 from collections.abc import Callable
 
 from ociruntime import OCI_VERSION, __version__, log
-from ociruntime.errors import RuntimeFailure
-
 from ociruntime.cli.parser import build_parser
+from ociruntime.errors import RuntimeFailure
 
 
 def _print_json(doc: object, indent: int | None = 2) -> None:

@@ -14,7 +14,8 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         from ociruntime import log
 
-        log.error(f"{self.prog}: {message}")
+        command = self.prog.removeprefix("pyrunc").strip()
+        log.error(f"{command}: {message}" if command else message)
         sys.exit(1)
 
 

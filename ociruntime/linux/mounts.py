@@ -51,7 +51,8 @@ def _bind(root_fd: int, bundle: str, entry: dict[str, Any], opts: ParsedOptions)
         is_dir = os.path.isdir(source)
         os.lstat(source)
     except OSError as e:
-        raise RuntimeFailure(f"mount {dest}: source {source}: {os.strerror(e.errno or 0)}") from None
+        why = os.strerror(e.errno or 0)
+        raise RuntimeFailure(f"mount {dest}: source {source}: {why}") from None
     target = mkdir_all_in_root(root_fd, dest) if is_dir else create_file_in_root(root_fd, dest)
     try:
         sc.mount(source, fd_path(target), None, opts.flags & (sc.MS_BIND | sc.MS_REC), None,

@@ -26,6 +26,7 @@ from ociruntime.linux.network import loopback_up
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 
+
 @dataclass
 class InitContext:
     """Everything the container side needs, prepared by the parent before fork."""
