@@ -76,7 +76,8 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
         _chown_to_container_root(state_dir.fifo, linux)
         spawned = spawn(config, bundle, rootfs, state_dir.fifo, cgroups,
                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
-                        console_socket=opts.console_socket)
+                        console_socket=opts.console_socket, container_id=opts.container_id,
+                        new_keyring=not opts.no_new_keyring)
         state = ContainerState(
             id=opts.container_id,
             pid=spawned.init_pid,

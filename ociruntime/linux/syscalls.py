@@ -15,8 +15,8 @@ from ociruntime.errors import SyscallError
 _libc = ctypes.CDLL(None, use_errno=True)
 
 _SYSCALL_NUMBERS = {
-    "x86_64": {"pivot_root": 155, "openat2": 437, "capset": 126, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "openat2": 437, "capset": 91, "close_range": 436},
+    "x86_64": {"keyctl": 250, "pivot_root": 155, "openat2": 437, "capset": 126, "close_range": 436},
+    "aarch64": {"keyctl": 219, "pivot_root": 41, "openat2": 437, "capset": 91, "close_range": 436},
 }
 _NR = _SYSCALL_NUMBERS.get(platform.machine(), _SYSCALL_NUMBERS["x86_64"])
 
@@ -195,3 +195,14 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 def close_range_cloexec(first: int) -> bool:
     """Mark fds >= `first` close-on-exec with one call; False if the kernel lacks close_range."""
     return _libc.syscall(_NR["close_range"], first, 0xFFFFFFFF, CLOSE_RANGE_CLOEXEC) == 0
+
+
+_KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> None:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING): give the container its own session keyring."""
+    if _libc.syscall(_NR["keyctl"], _KEYCTL_JOIN_SESSION_KEYRING, _b(name)) < 0:
+        err = ctypes.get_errno()
+        if err != 38:  # ENOSYS: the kernel has no keyrings; nothing to isolate
+            raise SyscallError("keyctl join session keyring", name, err)

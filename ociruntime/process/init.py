@@ -37,6 +37,8 @@ class InitContext:
     join_fds: dict[str, int]
     fifo_fd: int
     preserve_fds: int = 0
+    container_id: str = ""
+    new_keyring: bool = True
     console: socket.socket | None = None
     fault: str = ""
     env: list[str] = field(default_factory=list)
@@ -192,6 +194,8 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.setsid()
     _fault(ctx, "init")
+    if ctx.new_keyring:
+        sc.join_session_keyring(f"_ses.{ctx.container_id}")
     if "network" in ctx.new_namespaces:
         loopback_up()
     os.umask(0)

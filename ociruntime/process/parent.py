@@ -125,7 +125,8 @@ def reap(pid: int) -> None:
 
 def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
           cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0,
-          console_socket: str | None = None) -> Spawned:
+          console_socket: str | None = None, container_id: str = "",
+          new_keyring: bool = True) -> Spawned:
     """Start the container side and run the protocol until the init is ready.
 
     On failure every process started here is killed and reaped before the error propagates;
@@ -160,6 +161,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
     fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
+                      container_id=container_id, new_keyring=new_keyring,
                       fault=os.environ.get(FAULT_ENV, ""))
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
