@@ -313,7 +313,122 @@ def run(opts: CreateOptions, detach: bool) -> int:
         raise
     if detach:
         return 0
-    pid = state.pid
+    try:
+        code = wait_forwarding(state.pid)
+    except ChildProcessError:
+        _wait_dead(state, timeout=1e9)
+        code = 0
+    state_dir.lock()
+    try:
+        destroy(state_dir, state, "stopped")
+    finally:
+        state_dir.unlock()
+    return code
+
+
+@dataclass
+class ExecOptions:
+    """runc's exec flags."""
+
+    root: str
+    container_id: str
+    process_file: str | None = None
+    args: list[str] | None = None
+    tty: bool = False
+    cwd: str | None = None
+    env: list[str] | None = None
+    user: str | None = None
+    additional_gids: list[int] | None = None
+    caps: list[str] | None = None
+    no_new_privs: bool = False
+    apparmor: str | None = None
+    process_label: str | None = None
+    console_socket: str | None = None
+    detach: bool = False
+    pid_file: str | None = None
+    preserve_fds: int = 0
+    ignore_paused: bool = False
+
+
+class ExecFailure(RuntimeFailure):
+    """exec failed before the process ran (runc exits 255 for these)."""
+
+
+def _exec_process_spec(opts: ExecOptions, state: ContainerState) -> dict[str, Any]:
+    import copy
+    import json
+
+    if opts.process_file:
+        try:
+            with open(opts.process_file) as f:
+                process = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ExecFailure(f"--process {opts.process_file}: {e}") from None
+        from ociruntime.config.validate import validate_process
+
+        validate_process(process, opts.process_file)
+        return process
+    process = copy.deepcopy(state.config.get("process") or {})
+    if not opts.args:
+        raise ExecFailure("exec needs a command (or --process FILE)")
+    process["args"] = list(opts.args)
+    process["terminal"] = opts.tty
+    if opts.cwd:
+        process["cwd"] = opts.cwd
+    if opts.env:
+        process["env"] = list(process.get("env") or []) + list(opts.env)
+    if opts.user:
+        uid, _, gid = opts.user.partition(":")
+        try:
+            process["user"] = {"uid": int(uid), "gid": int(gid or 0)}
+        except ValueError:
+            raise ExecFailure(f"--user {opts.user!r}: expected uid[:gid]") from None
+    if opts.additional_gids:
+        process.setdefault("user", {})["additionalGids"] = list(opts.additional_gids)
+    if opts.caps:
+        from ociruntime.config.known import CAPABILITIES
+
+        caps = process.setdefault("capabilities", {})
+        for cap in opts.caps:
+            if cap not in CAPABILITIES:
+                raise ExecFailure(f"--cap {cap}: unknown capability")
+            for kind in ("bounding", "effective", "permitted", "ambient"):
+                caps.setdefault(kind, [])
+                if cap not in caps[kind]:
+                    caps[kind].append(cap)
+    if opts.no_new_privs:
+        process["noNewPrivileges"] = True
+    if opts.apparmor:
+        process["apparmorProfile"] = opts.apparmor
+    if opts.process_label:
+        process["selinuxLabel"] = opts.process_label
+    return process
+
+
+def exec_in(opts: ExecOptions) -> int:
+    """Run a process inside a running container; its exit code, or 0 when detached."""
+    from ociruntime.process.tenant import spawn_tenant
+
+    state_dir, state, status = load(opts.root, opts.container_id)
+    if status == "stopped":
+        raise ExecFailure("cannot exec in a stopped container")
+    if status == "paused" and not opts.ignore_paused:
+        raise ExecFailure("cannot exec in a paused container (use --ignore-paused to override)")
+    process = _exec_process_spec(opts, state)
+    if process.get("terminal") and not opts.console_socket:
+        raise ExecFailure("exec -t without --console-socket is not supported yet")
+    cgroups = CgroupManager.from_state(state.cgroup_paths)
+    pid = spawn_tenant(state.pid, state.config, process, cgroups,
+                       console_socket=opts.console_socket, preserve_fds=opts.preserve_fds)
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, pid)
+    if opts.detach:
+        return 0
+    return wait_forwarding(pid)
+
+
+def wait_forwarding(pid: int) -> int:
+    """Wait for our child `pid`, forwarding signals to it; its exit code (128+sig if killed)."""
 
     def forward(signum: int, _frame: object) -> None:
         try:
@@ -321,29 +436,86 @@ def run(opts: CreateOptions, detach: bool) -> int:
         except ProcessLookupError:
             pass
 
-    for signum in range(1, 32):
-        if signum not in _NOT_FORWARDED:
-            try:
-                signal.signal(signum, forward)
-            except (OSError, ValueError):
-                pass
+    handled = [s for s in range(1, 32) if s not in _NOT_FORWARDED]
+    for signum in handled:
+        try:
+            signal.signal(signum, forward)
+        except (OSError, ValueError):
+            pass
     try:
         _, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        _wait_dead(state, timeout=1e9)
-        status = 0
-    code = os.waitstatus_to_exitcode(status)
-    if code < 0:
-        code = 128 - code
-    for signum in range(1, 32):
-        if signum not in _NOT_FORWARDED:
+    finally:
+        for signum in handled:
             try:
                 signal.signal(signum, signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
-    state_dir.lock()
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def pause(root: str, container_id: str) -> None:
+    """Freeze every process of a running container."""
+    _, state, status = load(root, container_id)
+    if status != "running":
+        raise RuntimeFailure("container not running" if status == "stopped"
+                             else f"cannot pause a {status} container")
+    _freeze(state, True)
+
+
+def resume(root: str, container_id: str) -> None:
+    """Thaw a paused container."""
+    _, state, status = load(root, container_id)
+    if status != "paused":
+        raise RuntimeFailure("container not paused")
+    _freeze(state, False)
+
+
+def _freeze(state: ContainerState, frozen: bool) -> None:
+    v1 = state.cgroup_paths.get("freezer")
     try:
-        destroy(state_dir, state, "stopped")
-    finally:
-        state_dir.unlock()
-    return code
+        if v1:
+            target = os.path.join(v1, "freezer.state")
+            want = "FROZEN" if frozen else "THAWED"
+            for _ in range(2000):
+                with open(target, "w") as f:
+                    f.write(want)
+                with open(target) as f:
+                    if f.read().strip() == want:
+                        return
+                time.sleep(0.001)
+            raise RuntimeFailure(f"{target}: container did not reach {want}")
+        v2 = state.cgroup_paths.get("")
+        if not v2:
+            raise RuntimeFailure("no freezer cgroup for this container")
+        with open(os.path.join(v2, "cgroup.freeze"), "w") as f:
+            f.write("1" if frozen else "0")
+    except OSError as e:
+        raise RuntimeFailure(f"freeze: {e.filename}: {e.strerror}") from None
+
+
+def pids(root: str, container_id: str) -> list[int]:
+    """Host pids of every process in the container's cgroup."""
+    _, state, _ = load(root, container_id)
+    return CgroupManager.from_state(state.cgroup_paths).pids()
+
+
+def ps_table(pid_list: list[int], ps_args: list[str]) -> str:
+    """Run the host's `ps` with `ps_args` and keep the header and the container's rows."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise RuntimeFailure(f"ps {' '.join(ps_args)}: {e}") from None
+    lines = out.splitlines()
+    if not lines:
+        return ""
+    header = lines[0].split()
+    if "PID" not in header:
+        raise RuntimeFailure("ps output has no PID column")
+    column = header.index("PID")
+    wanted = {str(p) for p in pid_list}
+    kept = [lines[0]] + [ln for ln in lines[1:] if len(ln.split()) > column
+                         and ln.split()[column] in wanted]
+    return "\n".join(kept) + "\n"

@@ -98,7 +98,53 @@ def cmd_list(args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def cmd_exec(args) -> int:  # type: ignore[no-untyped-def]
+    from ociruntime import container
+
+    opts = container.ExecOptions(
+        root=args.root, container_id=args.container_id, process_file=args.process,
+        args=args.exec_args, tty=args.tty, cwd=args.cwd, env=args.env, user=args.user,
+        additional_gids=args.additional_gids, caps=args.cap, no_new_privs=args.no_new_privs,
+        apparmor=args.apparmor, process_label=args.process_label,
+        console_socket=args.console_socket, detach=args.detach, pid_file=args.pid_file,
+        preserve_fds=args.preserve_fds, ignore_paused=args.ignore_paused)
+    try:
+        return container.exec_in(opts)
+    except RuntimeFailure as e:
+        log.error(f"exec failed: {e}")
+        return 255
+
+
+def cmd_pause(args) -> int:  # type: ignore[no-untyped-def]
+    from ociruntime import container
+
+    container.pause(args.root, args.container_id)
+    return 0
+
+
+def cmd_resume(args) -> int:  # type: ignore[no-untyped-def]
+    from ociruntime import container
+
+    container.resume(args.root, args.container_id)
+    return 0
+
+
+def cmd_ps(args) -> int:  # type: ignore[no-untyped-def]
+    from ociruntime import container
+
+    pids = container.pids(args.root, args.container_id)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(pids, separators=(",", ":")) + "\n")
+        return 0
+    sys.stdout.write(container.ps_table(pids, args.ps_args or ["-ef"]))
+    return 0
+
+
 HANDLERS: dict[str, Callable[..., int]] = {
+    "exec": cmd_exec,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "ps": cmd_ps,
     "create": cmd_create,
     "run": cmd_run,
     "start": cmd_start,
@@ -132,5 +178,10 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         log.error(f"{args.command}{where}: {e.strerror or e}")
+    except Exception as e:  # noqa: BLE001 - never a traceback; the debug log keeps it
+        import traceback
+
+        log.debug("".join(traceback.format_exception(e)))
+        log.error(f"{args.command}: internal error: {type(e).__name__}: {e}")
     sys.stdout.flush()
     os._exit(code)

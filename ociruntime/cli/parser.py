@@ -63,6 +63,36 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("--force", "-f", action="store_true")
     delete.add_argument("container_id", metavar="ID")
 
+    ex = sub.add_parser("exec", help="run a process in a running container")
+    ex.add_argument("--process", "-p", default=None, help="runtime-spec Process JSON file")
+    ex.add_argument("--tty", "-t", action="store_true")
+    ex.add_argument("--cwd", default=None)
+    ex.add_argument("--env", "-e", action="append", default=[])
+    ex.add_argument("--user", "-u", default=None, help="uid[:gid]")
+    ex.add_argument("--additional-gids", "-g", action="append", type=int, default=[])
+    ex.add_argument("--cap", "-c", action="append", default=[])
+    ex.add_argument("--no-new-privs", action="store_true")
+    ex.add_argument("--apparmor", default=None)
+    ex.add_argument("--process-label", default=None)
+    ex.add_argument("--console-socket", default=None)
+    ex.add_argument("--pidfd-socket", default=None, help=argparse.SUPPRESS)
+    ex.add_argument("--detach", "-d", action="store_true")
+    ex.add_argument("--pid-file", default=None)
+    ex.add_argument("--preserve-fds", type=int, default=0)
+    ex.add_argument("--cgroup", action="append", default=[], help=argparse.SUPPRESS)
+    ex.add_argument("--ignore-paused", action="store_true")
+    ex.add_argument("container_id", metavar="ID")
+    ex.add_argument("exec_args", metavar="COMMAND", nargs=argparse.REMAINDER)
+
+    for name, text in (("pause", "freeze all processes of a container"),
+                       ("resume", "thaw a paused container")):
+        sub.add_parser(name, help=text).add_argument("container_id", metavar="ID")
+
+    ps = sub.add_parser("ps", help="list the container's processes")
+    ps.add_argument("--format", "-f", default="table", choices=["table", "json"])
+    ps.add_argument("container_id", metavar="ID")
+    ps.add_argument("ps_args", nargs=argparse.REMAINDER)
+
     lst = sub.add_parser("list", help="list containers")
     lst.add_argument("--format", "-f", default="table", choices=["table", "json"])
     lst.add_argument("--quiet", "-q", action="store_true")

@@ -20,11 +20,11 @@ from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import rootfs as rootfs_mod
 from ociruntime.linux import syscalls as sc
-from ociruntime.linux.capabilities import CapabilitySets
 from ociruntime.linux.console import setup_console
 from ociruntime.linux.network import loopback_up
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
+from ociruntime.process.user_process import exec_process, setup_process
 
 
 @dataclass
@@ -70,11 +70,12 @@ def run_container_side(ctx: InitContext, chan: Channel) -> NoReturn:
     try:
         _bootstrap(ctx, chan)
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
-        chan.send_error(_describe(e))
+        chan.send_error(describe_error(e))
     os._exit(1)
 
 
-def _describe(e: BaseException) -> str:
+def describe_error(e: BaseException) -> str:
+    """One line for any exception raised on the container side."""
     if isinstance(e, RuntimeFailure):
         return str(e)
     if isinstance(e, OSError):
@@ -114,7 +115,7 @@ def _bootstrap(ctx: InitContext, chan: Channel) -> None:
         chan.expect(ch.GO)
         _init(ctx, chan)
     except BaseException as e:  # noqa: BLE001
-        chan.send_error(_describe(e))
+        chan.send_error(describe_error(e))
     os._exit(1)
 
 
@@ -137,57 +138,6 @@ def _write_sysctl(sysctl: dict[str, str]) -> None:
                 f.write(str(value))
         except OSError as e:
             raise RuntimeFailure(f"sysctl {key}={value}: {path}: {e.strerror}") from None
-
-
-def _home_of(uid: int) -> str:
-    try:
-        with open("/etc/passwd") as f:
-            for line in f:
-                parts = line.rstrip("\n").split(":")
-                if len(parts) >= 6 and parts[2] == str(uid):
-                    return parts[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
-def _find_executable(name: str, env: list[str]) -> str:
-    if "/" in name:
-        if not os.path.exists(name):
-            raise RuntimeFailure(f'exec: "{name}": stat {name}: no such file or directory')
-        return name
-    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    for item in env:
-        if item.startswith("PATH="):
-            path = item[5:]
-    for directory in path.split(":"):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise RuntimeFailure(f'exec: "{name}": executable file not found in $PATH')
-
-
-def _setup_user(ctx: InitContext, caps: CapabilitySets | None) -> None:
-    user = ctx.process.get("user") or {}
-    uid, gid = int(user.get("uid", 0)), int(user.get("gid", 0))
-    if caps is not None:
-        caps.drop_bounding()
-    sc.prctl(sc.PR_SET_KEEPCAPS, 1)
-    if _setgroups_allowed():
-        os.setgroups([int(g) for g in user.get("additionalGids") or []])
-    os.setresgid(gid, gid, gid)
-    os.setresuid(uid, uid, uid)
-    sc.prctl(sc.PR_SET_KEEPCAPS, 0)
-    if caps is not None:
-        caps.apply()
-
-
-def _setgroups_allowed() -> bool:
-    try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() != "deny"
-    except OSError:
-        return True
 
 
 def _init(ctx: InitContext, chan: Channel) -> None:
@@ -217,43 +167,12 @@ def _init(ctx: InitContext, chan: Channel) -> None:
                       int(user.get("uid", 0)), int(user.get("gid", 0)))
     _write_sysctl(ctx.linux.get("sysctl") or {})
     rootfs_mod.finalize(plan)
-    process = ctx.process
-    env = list(process.get("env") or [])
-    user = process.get("user") or {}
-    if not any(e.startswith("HOME=") for e in env):
-        env.append("HOME=" + _home_of(int(user.get("uid", 0))))
-    cwd = process.get("cwd") or "/"
-    try:
-        os.chdir(cwd)
-    except OSError as e:
-        raise RuntimeFailure(f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}"
-                             ) from None
-    caps = CapabilitySets(process["capabilities"]) if "capabilities" in process else None
-    _setup_user(ctx, caps)
-    if process.get("noNewPrivileges"):
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    args = process.get("args") or []
-    executable = _find_executable(args[0], env)
-    os.umask(int(user.get("umask", 0o022)))
+    prepared = setup_process(ctx.process)
     _fault(ctx, "ready")
     chan.send(ch.READY)
     chan.close()
     _wait_for_start(ctx.fifo_fd)
-    _close_fds(3 + ctx.preserve_fds)
-    try:
-        os.execve(executable, args, _env_dict(env))
-    except OSError as e:
-        os.write(2, f"pyrunc: exec {executable}: {e.strerror}\n".encode())
-        os._exit(127 if e.errno == 2 else 126)
-
-
-def _env_dict(env: list[str]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for item in env:
-        key, sep, value = item.partition("=")
-        if sep:
-            result[key] = value
-    return result
+    exec_process(prepared, ctx.preserve_fds)
 
 
 def _wait_for_start(fifo_fd: int) -> None:
@@ -266,16 +185,3 @@ def _wait_for_start(fifo_fd: int) -> None:
     os.write(fd, b"0")
     os.close(fd)
     os.close(fifo_fd)
-
-
-def _close_fds(first: int) -> None:
-    """Mark every fd from `first` on close-on-exec (close_range), so none reach the process."""
-    if sc.close_range_cloexec(first):
-        return
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if fd >= first:
-            try:
-                os.set_inheritable(fd, False)
-            except OSError:
-                pass

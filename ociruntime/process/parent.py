@@ -89,7 +89,8 @@ def _write_idmaps(pid: int, linux: dict[str, Any]) -> None:
             raise RuntimeFailure(f"write {path} ({text.strip()!r}): {e.strerror}") from None
 
 
-def _apply_process_limits(pid: int, process: dict[str, Any]) -> None:
+def apply_process_limits(pid: int, process: dict[str, Any]) -> None:
+    """prlimit the process.rlimits and write oomScoreAdj from the host (full privileges)."""
     for rl in process.get("rlimits") or []:
         number = RLIMITS.get(rl["type"])
         if number is None:
@@ -209,5 +210,5 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
             spawned.init_pid = pid
             os.waitpid(bootstrap_pid, 0)
             spawned.bootstrap_reaped = True
-            _apply_process_limits(pid, config.get("process") or {})
+            apply_process_limits(pid, config.get("process") or {})
             chan.send(ch.GO)

@@ -1,0 +1,137 @@
+"""`exec`: start another process inside a running container.
+
+The runtime forks a bootstrap that is first added to the container's cgroups, made
+non-dumpable (so the container cannot reach the host interpreter through /proc/PID/exe), then
+joins the container's namespaces (user first) and forks the tenant, which is inside the
+container's PID namespace. The tenant sets up its terminal, identity and limits and execs.
+Its channel end is close-on-exec: EOF tells the parent the exec succeeded; an error message
+tells it why not.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from ociruntime.cgroups.manager import CgroupManager
+from ociruntime.config.known import JOIN_ORDER, NAMESPACES
+from ociruntime.errors import RuntimeFailure
+from ociruntime.linux import syscalls as sc
+from ociruntime.linux.console import connect_console_socket, setup_console
+from ociruntime.process import channel as ch
+from ociruntime.process.channel import Channel
+from ociruntime.process.init import describe_error
+from ociruntime.process.parent import Spawned, apply_process_limits, reap
+from ociruntime.process.user_process import exec_process, setup_process
+
+
+@dataclass
+class TenantContext:
+    """What the forked side of exec needs."""
+
+    process: dict[str, Any]
+    ns_fds: dict[str, int]
+    preserve_fds: int
+    console: socket.socket | None
+
+
+def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
+    """Open the init's namespaces that differ from ours, in join order."""
+    wanted = {ns["type"] for ns in (config.get("linux") or {}).get("namespaces") or []}
+    fds: dict[str, int] = {}
+    try:
+        for kind in JOIN_ORDER:
+            if kind not in wanted:
+                continue
+            name = NAMESPACES[kind][1]
+            theirs = f"/proc/{init_pid}/ns/{name}"
+            if os.stat(theirs).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
+                continue
+            fds[kind] = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        for fd in fds.values():
+            os.close(fd)
+        raise RuntimeFailure(f"open namespaces of pid {init_pid}: {e.strerror}") from None
+    return fds
+
+
+def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
+                 cgroups: CgroupManager, *, console_socket: str | None,
+                 preserve_fds: int) -> int:
+    """Start `process` in the container; return its host pid once it has exec'd."""
+    console = None
+    if process.get("terminal"):
+        if not console_socket:
+            raise RuntimeFailure("process.terminal is set but no --console-socket was given")
+        console = connect_console_socket(console_socket)
+    ns_fds = _namespace_fds(init_pid, config)
+    ctx = TenantContext(process, ns_fds, preserve_fds, console)
+    parent_chan, child_chan = Channel.pair()
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    bootstrap_pid = os.fork()
+    if bootstrap_pid == 0:
+        parent_chan.close()
+        _run_tenant_side(ctx, child_chan)
+    child_chan.close()
+    if console is not None:
+        console.close()
+    for fd in ns_fds.values():
+        os.close(fd)
+    spawned = Spawned(bootstrap_pid)
+    try:
+        cgroups.add(bootstrap_pid)
+        parent_chan.send(ch.PLACED)
+        msg = parent_chan.expect(ch.INIT_PID, 60)
+        spawned.init_pid = int(msg["pid"])
+        os.waitpid(bootstrap_pid, 0)
+        spawned.bootstrap_reaped = True
+        apply_process_limits(spawned.init_pid, process)
+        parent_chan.send(ch.GO)
+        try:
+            parent_chan.recv(60)
+        except RuntimeFailure as e:
+            if str(e) != "container init exited unexpectedly":
+                raise
+        else:
+            raise RuntimeFailure("protocol error: unexpected message from exec'd process")
+        return spawned.init_pid
+    except BaseException:
+        if spawned.init_pid:
+            reap(spawned.init_pid)
+        if not spawned.bootstrap_reaped:
+            reap(bootstrap_pid)
+        raise
+    finally:
+        parent_chan.close()
+
+
+def _run_tenant_side(ctx: TenantContext, chan: Channel) -> NoReturn:
+    try:
+        chan.expect(ch.PLACED)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        for kind in JOIN_ORDER:
+            if kind in ctx.ns_fds:
+                sc.setns(ctx.ns_fds[kind], NAMESPACES[kind][0], kind)
+                os.close(ctx.ns_fds[kind])
+        pid = os.fork()
+        if pid:
+            chan.send(ch.INIT_PID, pid=pid)
+            os._exit(0)
+        chan.expect(ch.GO)
+        _tenant(ctx, chan)
+    except BaseException as e:  # noqa: BLE001 - everything must reach the parent
+        chan.send_error(describe_error(e))
+    os._exit(1)
+
+
+def _tenant(ctx: TenantContext, chan: Channel) -> NoReturn:
+    process = ctx.process
+    if ctx.console is not None:
+        os.setsid()
+        user = process.get("user") or {}
+        setup_console(ctx.console, process.get("consoleSize"), False,
+                      int(user.get("uid", 0)), int(user.get("gid", 0)))
+    prepared = setup_process(process)
+    exec_process(prepared, ctx.preserve_fds, report=chan)
