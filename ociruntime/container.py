@@ -12,6 +12,7 @@ from typing import Any
 from ociruntime import OCI_VERSION
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.errors import ContainerNotFound, ContainerNotRunning, RuntimeFailure
+from ociruntime.linux.console import console_endpoints, receive_master
 from ociruntime.state import (
     ContainerState,
     StateDir,
@@ -50,8 +51,13 @@ def write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
-def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
-    """Create a container: on success it is `created`, its init blocked on exec.fifo."""
+def create(opts: CreateOptions, proxy_tty: bool = False
+           ) -> tuple[StateDir, ContainerState, int | None]:
+    """Create a container: on success it is `created`, its init blocked on exec.fifo.
+
+    With a terminal and no console socket (`proxy_tty`, foreground `run`), pyrunc keeps the
+    pty master and returns it as the third element.
+    """
     from ociruntime.config.loader import load_bundle
     from ociruntime.process.parent import spawn
 
@@ -62,13 +68,17 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
     if not isinstance(process, dict):
         raise RuntimeFailure("invalid config: config.json: $.process: is required to create a "
                              "container")
-    if process.get("terminal") and not opts.console_socket:
+    terminal = bool(process.get("terminal"))
+    if terminal and not opts.console_socket and not proxy_tty:
         raise RuntimeFailure("cannot allocate tty if runc will detach without setting "
                              "console socket")
     linux = config.get("linux") or {}
     state_dir.claim()
     cgroups: CgroupManager | None = None
+    console, ours = None, None
     try:
+        if terminal:
+            console, ours = console_endpoints(opts.console_socket)
         cgroups = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
         cgroups.create()
         os.mkfifo(state_dir.fifo, 0o622)
@@ -76,8 +86,9 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
         _chown_to_container_root(state_dir.fifo, linux)
         spawned = spawn(config, bundle, rootfs, state_dir.fifo, cgroups,
                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
-                        console_socket=opts.console_socket, container_id=opts.container_id,
+                        console=console, container_id=opts.container_id,
                         new_keyring=not opts.no_new_keyring)
+        master = receive_master(ours) if ours is not None else None
         state = ContainerState(
             id=opts.container_id,
             pid=spawned.init_pid,
@@ -94,7 +105,7 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
         state_dir.write(state)
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.init_pid)
-        return state_dir, state
+        return state_dir, state, master
     except BaseException:
         if cgroups is not None:
             _kill_cgroup(cgroups)
@@ -104,6 +115,10 @@ def create(opts: CreateOptions) -> tuple[StateDir, ContainerState]:
                 pass
         state_dir.remove()
         raise
+    finally:
+        for sock in (console, ours):
+            if sock is not None:
+                sock.close()
 
 
 def _chown_to_container_root(path: str, linux: dict[str, Any]) -> None:
@@ -305,7 +320,7 @@ _NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
 def run(opts: CreateOptions, detach: bool) -> int:
     """create + start; without detach wait for the init, forward signals, delete, return its
     exit code (128+signal when killed)."""
-    state_dir, state = create(opts)
+    state_dir, state, master = create(opts, proxy_tty=not detach)
     try:
         release_init(state_dir, state)
     except BaseException:
@@ -314,7 +329,12 @@ def run(opts: CreateOptions, detach: bool) -> int:
     if detach:
         return 0
     try:
-        code = wait_forwarding(state.pid)
+        if master is not None:
+            from ociruntime.linux.tty_proxy import proxy
+
+            code = proxy(master, state.pid)
+        else:
+            code = wait_forwarding(state.pid)
     except ChildProcessError:
         _wait_dead(state, timeout=1e9)
         code = 0
@@ -415,15 +435,27 @@ def exec_in(opts: ExecOptions) -> int:
     if status == "paused" and not opts.ignore_paused:
         raise ExecFailure("cannot exec in a paused container (use --ignore-paused to override)")
     process = _exec_process_spec(opts, state)
-    if process.get("terminal") and not opts.console_socket:
-        raise ExecFailure("exec -t without --console-socket is not supported yet")
+    terminal = bool(process.get("terminal"))
+    if terminal and opts.detach and not opts.console_socket:
+        raise ExecFailure("cannot allocate tty if runc will detach without setting console socket")
     cgroups = CgroupManager.from_state(state.cgroup_paths)
-    pid = spawn_tenant(state.pid, state.config, process, cgroups,
-                       console_socket=opts.console_socket, preserve_fds=opts.preserve_fds)
+    console, ours = console_endpoints(opts.console_socket) if terminal else (None, None)
+    try:
+        pid = spawn_tenant(state.pid, state.config, process, cgroups, console=console,
+                           preserve_fds=opts.preserve_fds)
+        master = receive_master(ours) if ours is not None else None
+    finally:
+        for sock in (console, ours):
+            if sock is not None:
+                sock.close()
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
+    if master is not None:
+        from ociruntime.linux.tty_proxy import proxy
+
+        return proxy(master, pid)
     return wait_forwarding(pid)
 
 

@@ -74,3 +74,25 @@ def _bind_console(slave_path: str) -> None:
     except FileExistsError:
         pass
     sc.mount(slave_path, "/dev/console", None, sc.MS_BIND, None)
+
+
+def console_endpoints(path: str | None) -> tuple[socket.socket, socket.socket | None]:
+    """(end the container side sends the master on, our end to receive it or None).
+
+    With --console-socket the caller receives the master; without, pyrunc keeps it and
+    proxies the terminal itself (`run -t`/`exec -t` at a shell).
+    """
+    if path:
+        return connect_console_socket(path), None
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    return theirs, ours
+
+
+def receive_master(sock: socket.socket) -> int:
+    """The pty master fd the container side sent over our end of the socketpair."""
+    _, fds, _, _ = socket.recv_fds(sock, 64, 1)
+    sock.close()
+    if not fds:
+        raise RuntimeFailure("the container did not send a terminal")
+    os.set_inheritable(fds[0], False)
+    return fds[0]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +31,6 @@ from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import syscalls as sc
-from ociruntime.linux.console import connect_console_socket
 from ociruntime.linux.rootfs import RootfsPlan
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
@@ -126,7 +126,7 @@ def reap(pid: int) -> None:
 
 def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
           cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0,
-          console_socket: str | None = None, container_id: str = "",
+          console: socket.socket | None = None, container_id: str = "",
           new_keyring: bool = True) -> Spawned:
     """Start the container side and run the protocol until the init is ready.
 
@@ -153,11 +153,6 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         no_pivot=no_pivot,
         cwd=(config.get("process") or {}).get("cwd") or "/",
     )
-    console = None
-    if (config.get("process") or {}).get("terminal"):
-        if not console_socket:
-            raise RuntimeFailure("process.terminal is set but no --console-socket was given")
-        console = connect_console_socket(console_socket)
     join_fds = _open_namespaces(join)
     fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,

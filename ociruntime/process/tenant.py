@@ -19,7 +19,7 @@ from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import syscalls as sc
-from ociruntime.linux.console import connect_console_socket, setup_console
+from ociruntime.linux.console import setup_console
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.init import describe_error
@@ -58,14 +58,9 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
 
 
 def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
-                 cgroups: CgroupManager, *, console_socket: str | None,
+                 cgroups: CgroupManager, *, console: socket.socket | None,
                  preserve_fds: int) -> int:
     """Start `process` in the container; return its host pid once it has exec'd."""
-    console = None
-    if process.get("terminal"):
-        if not console_socket:
-            raise RuntimeFailure("process.terminal is set but no --console-socket was given")
-        console = connect_console_socket(console_socket)
     ns_fds = _namespace_fds(init_pid, config)
     ctx = TenantContext(process, ns_fds, preserve_fds, console)
     parent_chan, child_chan = Channel.pair()
