@@ -179,7 +179,8 @@ def release_init(state_dir: StateDir, state: ContainerState) -> None:
         poller.register(fd, select.POLLIN)
         while True:
             if poller.poll(100):
-                if os.read(fd, 1):
+                answer = os.read(fd, 4096)
+                if answer:
                     break
             if not init_alive(state):
                 raise RuntimeFailure("cannot start a container that has stopped")
@@ -189,6 +190,46 @@ def release_init(state_dir: StateDir, state: ContainerState) -> None:
         os.unlink(state_dir.fifo)
     except FileNotFoundError:
         pass
+    if answer[:1] != b"0":
+        _wait_dead(state, 5.0)
+        raise RuntimeFailure(answer[1:].decode(errors="replace") or "container init failed")
+    _run_poststart(state)
+
+
+def _hook_state(state: ContainerState, status: str) -> bytes:
+    from ociruntime.hooks import state_for_hooks
+
+    return state_for_hooks(state.id, status, 0 if status == "stopped" else state.pid,
+                           state.bundle, state.annotations, state.oci_version)
+
+
+def _run_poststart(state: ContainerState) -> None:
+    """poststart hooks; if one fails the container is stopped and start fails (spec 1.3)."""
+    from ociruntime.hooks import hooks_of, run_hooks
+
+    if not hooks_of(state.config, "poststart"):
+        return
+    try:
+        run_hooks(state.config, "poststart", _hook_state(state, "running"))
+    except RuntimeFailure:
+        try:
+            os.kill(state.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _wait_dead(state, 5.0)
+        raise
+
+
+def _run_poststop(state: ContainerState) -> None:
+    """poststop hooks after the container is gone; a failure is only a warning."""
+    from ociruntime import log
+    from ociruntime.hooks import hooks_of, run_hook
+
+    for index, hook in enumerate(hooks_of(state.config, "poststop")):
+        try:
+            run_hook(hook, _hook_state(state, "stopped"), "poststop", index)
+        except RuntimeFailure as e:
+            log.warning(str(e))
 
 
 def state_json(root: str, container_id: str) -> dict[str, Any]:
@@ -280,6 +321,7 @@ def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
     _kill_cgroup(cgroups)
     cgroups.destroy()
     state_dir.remove()
+    _run_poststop(state)
 
 
 def _thaw(state: ContainerState) -> None:

@@ -18,12 +18,14 @@ MAX_MESSAGE = 1 << 16
 # container side -> parent
 ASK_IDMAP = "ask-idmap"
 INIT_PID = "init-pid"
+HOOKS = "hooks"
 READY = "ready"
 ERROR = "error"
 # parent -> container side
 PLACED = "placed"
 IDMAP_DONE = "idmap-done"
 GO = "go"
+HOOKS_DONE = "hooks-done"
 
 
 class Channel:

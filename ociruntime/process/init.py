@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
+from ociruntime.hooks import hooks_of, run_hooks, state_for_hooks
 from ociruntime.linux import rootfs as rootfs_mod
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.console import setup_console
@@ -38,6 +39,8 @@ class InitContext:
     fifo_fd: int
     preserve_fds: int = 0
     container_id: str = ""
+    host_pid: int = 0
+    bundle: str = ""
     new_keyring: bool = True
     console: socket.socket | None = None
     fault: str = ""
@@ -112,7 +115,8 @@ def _bootstrap(ctx: InitContext, chan: Channel) -> None:
         chan.send(ch.INIT_PID, pid=pid)
         os._exit(0)
     try:
-        chan.expect(ch.GO)
+        go = chan.expect(ch.GO)
+        ctx.host_pid = int(go.get("pid", 0))
         _init(ctx, chan)
     except BaseException as e:  # noqa: BLE001
         chan.send_error(describe_error(e))
@@ -154,6 +158,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         raise RuntimeFailure("unable to set up the rootfs: a mount namespace is required")
     root_fd = rootfs_mod.prepare(plan)
     _fault(ctx, "mounts")
+    if needs_creation_hooks(ctx.config):
+        chan.send(ch.HOOKS)
+        chan.expect(ch.HOOKS_DONE)
+        run_hooks(ctx.config, "createContainer", _hook_state(ctx, "creating"))
     rootfs_mod.pivot(plan, root_fd)
     os.close(root_fd)
     config = ctx.config
@@ -171,17 +179,33 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     _fault(ctx, "ready")
     chan.send(ch.READY)
     chan.close()
-    _wait_for_start(ctx.fifo_fd)
+    _wait_for_start(ctx)
     exec_process(prepared, ctx.preserve_fds)
 
 
-def _wait_for_start(fifo_fd: int) -> None:
-    """Block until `pyrunc start` opens exec.fifo, then tell it we are going (one byte)."""
+def _hook_state(ctx: InitContext, status: str) -> bytes:
+    return state_for_hooks(ctx.container_id, status, ctx.host_pid, ctx.bundle,
+                           ctx.config.get("annotations"), str(ctx.config.get("ociVersion", "")))
+
+
+def needs_creation_hooks(config: dict[str, Any]) -> bool:
+    """True when create must stop for prestart/createRuntime/createContainer hooks."""
+    return any(hooks_of(config, k) for k in ("prestart", "createRuntime", "createContainer"))
+
+
+def _wait_for_start(ctx: InitContext) -> None:
+    """Block until `pyrunc start` opens exec.fifo, run startContainer hooks, then answer
+    `0` (going) or `1<error>` so that start can report a failing hook."""
     try:
-        fd = os.open(f"/proc/self/fd/{fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         os.write(2, f"pyrunc: open exec.fifo: {e.strerror}\n".encode())
         os._exit(1)
+    os.close(ctx.fifo_fd)
+    try:
+        run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created"))
+    except RuntimeFailure as e:
+        os.write(fd, b"1" + str(e).encode()[:3000])
+        os._exit(1)
     os.write(fd, b"0")
     os.close(fd)
-    os.close(fifo_fd)

@@ -12,6 +12,9 @@ Protocol (container side -> parent, each step answered before the next):
     <------------------------------ INIT_PID pid      (bootstrap exits)
     prlimit, oom_score_adj
     GO --------------------------> (init) rootfs, pivot, process setup
+    <------------------------------ HOOKS            (only with creation hooks; after mounts)
+    prestart, createRuntime hooks
+    HOOKS_DONE ------------------> createContainer hooks, pivot_root, process setup
     <------------------------------ READY            (init then blocks on exec.fifo)
 
 Any ERROR message, or EOF, aborts create; the parent then kills what it started, removes the
@@ -30,11 +33,12 @@ from typing import Any
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
 from ociruntime.errors import RuntimeFailure
+from ociruntime.hooks import run_hooks, state_for_hooks
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.rootfs import RootfsPlan
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
-from ociruntime.process.init import InitContext, run_container_side
+from ociruntime.process.init import InitContext, needs_creation_hooks, run_container_side
 
 FAULT_ENV = "PYRUNC_TEST_FAULT"
 INIT_TIMEOUT = 120.0
@@ -157,7 +161,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
     fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
-                      container_id=container_id, new_keyring=new_keyring,
+                      container_id=container_id, new_keyring=new_keyring, bundle=bundle,
                       fault=os.environ.get(FAULT_ENV, ""))
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
@@ -192,6 +196,8 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
         raise RuntimeFailure("injected fault at placement")
     chan.send(ch.PLACED)
     expected = [ch.ASK_IDMAP, ch.INIT_PID] if "user" in ctx.new_namespaces else [ch.INIT_PID]
+    if needs_creation_hooks(config):
+        expected.append(ch.HOOKS)
     expected.append(ch.READY)
     for step in expected:
         msg = chan.recv(INIT_TIMEOUT)
@@ -206,4 +212,10 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
             os.waitpid(bootstrap_pid, 0)
             spawned.bootstrap_reaped = True
             apply_process_limits(pid, config.get("process") or {})
-            chan.send(ch.GO)
+            chan.send(ch.GO, pid=pid)
+        elif step == ch.HOOKS:
+            state = state_for_hooks(ctx.container_id, "creating", spawned.init_pid, ctx.bundle,
+                                    config.get("annotations"), str(config.get("ociVersion", "")))
+            run_hooks(config, "prestart", state)
+            run_hooks(config, "createRuntime", state)
+            chan.send(ch.HOOKS_DONE)

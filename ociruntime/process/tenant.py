@@ -83,7 +83,7 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
         os.waitpid(bootstrap_pid, 0)
         spawned.bootstrap_reaped = True
         apply_process_limits(spawned.init_pid, process)
-        parent_chan.send(ch.GO)
+        parent_chan.send(ch.GO, pid=spawned.init_pid)
         try:
             parent_chan.recv(60)
         except RuntimeFailure as e:
