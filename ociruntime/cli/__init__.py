@@ -140,7 +140,32 @@ def cmd_ps(args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def cmd_features(args) -> int:  # type: ignore[no-untyped-def]
+    from ociruntime.features import features
+
+    _print_json(features())
+    return 0
+
+
+def cmd_spec(args) -> int:  # type: ignore[no-untyped-def]
+    from ociruntime.config.defaults import default_spec
+
+    path = os.path.join(args.bundle or ".", "config.json")
+    doc = json.dumps(default_spec(rootless=args.rootless_spec), indent="\t")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except FileExistsError:
+        raise RuntimeFailure(f"file {path} exists: remove it first") from None
+    except OSError as e:
+        raise RuntimeFailure(f"create {path}: {e.strerror}") from None
+    with os.fdopen(fd, "w") as f:
+        f.write(doc)
+    return 0
+
+
 HANDLERS: dict[str, Callable[..., int]] = {
+    "features": cmd_features,
+    "spec": cmd_spec,
     "exec": cmd_exec,
     "pause": cmd_pause,
     "resume": cmd_resume,

@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("container_id", metavar="ID")
     ps.add_argument("ps_args", nargs=argparse.REMAINDER)
 
+    sub.add_parser("features", help="print the features this runtime implements (JSON)")
+    spec = sub.add_parser("spec", help="write a default config.json")
+    spec.add_argument("--bundle", "-b", default=None)
+    spec.add_argument("--rootless", dest="rootless_spec", action="store_true")
+
     lst = sub.add_parser("list", help="list containers")
     lst.add_argument("--format", "-f", default="table", choices=["table", "json"])
     lst.add_argument("--quiet", "-q", action="store_true")

@@ -1,0 +1,43 @@
+"""`pyrunc features`: what this runtime implements, from the same tables the parser uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ociruntime import OCI_VERSION, __version__
+from ociruntime.config.known import CAPABILITIES, NAMESPACES
+from ociruntime.config.mount_options import known_mount_options
+from ociruntime.hooks import HOOK_KINDS
+
+OCI_VERSION_MIN = "1.0.0"
+
+
+def features() -> dict[str, Any]:
+    """The runtime-spec features document. Everything not implemented is reported false."""
+    return {
+        "ociVersionMin": OCI_VERSION_MIN,
+        "ociVersionMax": OCI_VERSION,
+        "hooks": list(HOOK_KINDS),
+        "mountOptions": known_mount_options(),
+        "linux": {
+            "namespaces": list(NAMESPACES),
+            "capabilities": list(CAPABILITIES),
+            "cgroup": {
+                "v1": True,
+                "v2": True,
+                "systemd": False,
+                "systemdUser": False,
+                "rdma": False,
+            },
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+            "netDevices": {"enabled": False},
+        },
+        "annotations": {
+            "io.github.pyrunc.version": __version__,
+        },
+        "potentiallyUnsafeConfigAnnotations": [],
+    }
