@@ -1,29 +1,30 @@
-"""`pyrunc`: runc's command line, one thin handler per command."""
+"""`pyrunc`: runc's command line, one thin handler per command.
+
+Handlers import what their command needs and nothing more: the start of every command is on
+the hot path of a container's lifecycle.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from collections.abc import Callable
 
 from ociruntime import OCI_VERSION, __version__, log
-from ociruntime.cli.parser import build_parser
+from ociruntime.cli.parser import Args, parse, usage
 from ociruntime.errors import RuntimeFailure
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def _print_json(doc: object, indent: int | None = 2) -> None:
-    sys.stdout.write(json.dumps(doc, indent=indent) + "\n")
-
-
-def cmd_create(args) -> int:  # type: ignore[no-untyped-def]
-    from ociruntime import container
-
-    container.create(_create_options(args))
-    return 0
+    from ociruntime.container import CreateOptions
 
 
-def _create_options(args):  # type: ignore[no-untyped-def]
+def _out(text: str) -> None:
+    os.write(1, text.encode())
+
+
+def _create_options(args: Args) -> CreateOptions:
     from ociruntime.container import CreateOptions
 
     return CreateOptions(
@@ -31,34 +32,42 @@ def _create_options(args):  # type: ignore[no-untyped-def]
         container_id=args.container_id,
         bundle=args.bundle or os.getcwd(),
         pid_file=args.pid_file,
-        console_socket=getattr(args, "console_socket", None),
+        console_socket=args.console_socket,
         no_pivot=args.no_pivot,
         no_new_keyring=args.no_new_keyring,
         preserve_fds=args.preserve_fds,
     )
 
 
-def cmd_run(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_create(args: Args) -> int:
+    from ociruntime import container
+
+    container.create(_create_options(args))
+    return 0
+
+
+def cmd_run(args: Args) -> int:
     from ociruntime import container
 
     return container.run(_create_options(args), detach=args.detach)
 
 
-def cmd_start(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_start(args: Args) -> int:
     from ociruntime import container
 
     container.start(args.root, args.container_id)
     return 0
 
 
-def cmd_state(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_state(args: Args) -> int:
     from ociruntime import container
+    from ociruntime.jsonio import dumps_pretty
 
-    _print_json(container.state_json(args.root, args.container_id))
+    _out(dumps_pretty(container.state_json(args.root, args.container_id)) + "\n")
     return 0
 
 
-def cmd_kill(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_kill(args: Args) -> int:
     from ociruntime import container
     from ociruntime.config.known import parse_signal
 
@@ -70,7 +79,7 @@ def cmd_kill(args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def cmd_delete(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_delete(args: Args) -> int:
     from ociruntime import container
     from ociruntime.errors import ContainerNotFound
 
@@ -83,22 +92,24 @@ def cmd_delete(args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-def cmd_list(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_list(args: Args) -> int:
     from ociruntime import container
     from ociruntime.cli.table import render_list
+    from ociruntime.jsonio import dumps
 
+    if args.format not in ("table", "json"):
+        raise RuntimeFailure(f"invalid format option: {args.format}")
     states = container.list_states(args.root)
     if args.quiet:
-        for s in states:
-            sys.stdout.write(s["id"] + "\n")
+        _out("".join(s["id"] + "\n" for s in states))
     elif args.format == "json":
-        sys.stdout.write(json.dumps(states or None) + "\n")
+        _out(dumps(states or None) + "\n")
     else:
-        sys.stdout.write(render_list(states))
+        _out(render_list(states))
     return 0
 
 
-def cmd_exec(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_exec(args: Args) -> int:
     from ociruntime import container
 
     opts = container.ExecOptions(
@@ -115,61 +126,62 @@ def cmd_exec(args) -> int:  # type: ignore[no-untyped-def]
         return 255
 
 
-def cmd_pause(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_pause(args: Args) -> int:
     from ociruntime import container
 
     container.pause(args.root, args.container_id)
     return 0
 
 
-def cmd_resume(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_resume(args: Args) -> int:
     from ociruntime import container
 
     container.resume(args.root, args.container_id)
     return 0
 
 
-def cmd_ps(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_ps(args: Args) -> int:
     from ociruntime import container
+    from ociruntime.jsonio import dumps
 
+    if args.format not in ("table", "json"):
+        raise RuntimeFailure(f"invalid format option: {args.format}")
     pids = container.pids(args.root, args.container_id)
     if args.format == "json":
-        sys.stdout.write(json.dumps(pids, separators=(",", ":")) + "\n")
+        _out(dumps(pids) + "\n")
         return 0
-    sys.stdout.write(container.ps_table(pids, args.ps_args or ["-ef"]))
+    _out(container.ps_table(pids, args.ps_args or ["-ef"]))
     return 0
 
 
-def cmd_features(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_features(args: Args) -> int:
     from ociruntime.features import features
+    from ociruntime.jsonio import dumps_pretty
 
-    _print_json(features())
+    _out(dumps_pretty(features()) + "\n")
     return 0
 
 
-def cmd_spec(args) -> int:  # type: ignore[no-untyped-def]
+def cmd_spec(args: Args) -> int:
     from ociruntime.config.defaults import default_spec
+    from ociruntime.jsonio import dumps_pretty
 
     path = os.path.join(args.bundle or ".", "config.json")
-    doc = json.dumps(default_spec(rootless=args.rootless_spec), indent="\t")
+    doc = dumps_pretty(default_spec(rootless=args.rootless_spec), indent="\t")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except FileExistsError:
         raise RuntimeFailure(f"file {path} exists: remove it first") from None
     except OSError as e:
         raise RuntimeFailure(f"create {path}: {e.strerror}") from None
-    with os.fdopen(fd, "w") as f:
-        f.write(doc)
+    try:
+        os.write(fd, doc.encode())
+    finally:
+        os.close(fd)
     return 0
 
 
-HANDLERS: dict[str, Callable[..., int]] = {
-    "features": cmd_features,
-    "spec": cmd_spec,
-    "exec": cmd_exec,
-    "pause": cmd_pause,
-    "resume": cmd_resume,
-    "ps": cmd_ps,
+HANDLERS: dict[str, Callable[[Args], int]] = {
     "create": cmd_create,
     "run": cmd_run,
     "start": cmd_start,
@@ -177,22 +189,31 @@ HANDLERS: dict[str, Callable[..., int]] = {
     "kill": cmd_kill,
     "delete": cmd_delete,
     "list": cmd_list,
+    "exec": cmd_exec,
+    "pause": cmd_pause,
+    "resume": cmd_resume,
+    "ps": cmd_ps,
+    "features": cmd_features,
+    "spec": cmd_spec,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse, dispatch, report: exit status is the handler's, 1 on any failure."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.version:
-        sys.stdout.write(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
-        sys.exit(0)
-    log.configure(args.log, args.log_format, args.debug)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        sys.exit(1)
     code = 1
+    command = "pyrunc"
     try:
+        args = parse(sys.argv[1:] if argv is None else argv)
+        command = args.command or command
+        log.configure(args.log, args.log_format, args.debug)
+        if args.version:
+            _out(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
+            os._exit(0)
+        if args.help or args.command is None:
+            _out(usage(args.command))
+            os._exit(0 if args.help else 1)
+        if args.log_format not in ("text", "json"):
+            raise RuntimeFailure(f"unknown log-format {args.log_format!r}")
         if args.systemd_cgroup:
             raise RuntimeFailure("--systemd-cgroup is not supported yet")
         code = HANDLERS[args.command](args)
@@ -202,11 +223,10 @@ def main(argv: list[str] | None = None) -> None:
         log.error("interrupted")
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
-        log.error(f"{args.command}{where}: {e.strerror or e}")
+        log.error(f"{command}{where}: {e.strerror or e}")
     except Exception as e:  # noqa: BLE001 - never a traceback; the debug log keeps it
         import traceback
 
         log.debug("".join(traceback.format_exception(e)))
-        log.error(f"{args.command}: internal error: {type(e).__name__}: {e}")
-    sys.stdout.flush()
+        log.error(f"{command}: internal error: {type(e).__name__}: {e}")
     os._exit(code)
