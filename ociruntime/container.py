@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import _signal
 import os
 import select
-import signal
 import time
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime import OCI_VERSION
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.errors import ContainerNotFound, ContainerNotRunning, RuntimeFailure
-from ociruntime.linux.console import console_endpoints, receive_master
+from ociruntime.record import record
 from ociruntime.state import (
     ContainerState,
     StateDir,
@@ -23,8 +21,12 @@ from ociruntime.state import (
     utc_now,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
+
+@record
 class CreateOptions:
     """runc's create flags."""
 
@@ -78,7 +80,11 @@ def create(opts: CreateOptions, proxy_tty: bool = False
     console, ours = None, None
     try:
         if terminal:
+            from ociruntime.linux.console import console_endpoints, terminal_size_of_stdin
+
             console, ours = console_endpoints(opts.console_socket)
+            if ours is not None and "consoleSize" not in process:
+                process["consoleSize"] = terminal_size_of_stdin()
         cgroups = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
         cgroups.create()
         os.mkfifo(state_dir.fifo, 0o622)
@@ -88,7 +94,11 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
                         console=console, container_id=opts.container_id,
                         new_keyring=not opts.no_new_keyring)
-        master = receive_master(ours) if ours is not None else None
+        master = None
+        if ours is not None:
+            from ociruntime.linux.console import receive_master
+
+            master = receive_master(ours)
         state = ContainerState(
             id=opts.container_id,
             pid=spawned.init_pid,
@@ -139,7 +149,7 @@ def _host_id(mappings: list[dict[str, int]], container_id: int) -> int:
 def _kill_cgroup(cgroups: CgroupManager) -> None:
     for pid in cgroups.pids():
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -213,7 +223,7 @@ def _run_poststart(state: ContainerState) -> None:
         run_hooks(state.config, "poststart", _hook_state(state, "running"))
     except RuntimeFailure:
         try:
-            os.kill(state.pid, signal.SIGKILL)
+            os.kill(state.pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
         _wait_dead(state, 5.0)
@@ -312,7 +322,7 @@ def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
     cgroups = CgroupManager.from_state(state.cgroup_paths)
     if status != "stopped":
         try:
-            os.kill(state.pid, signal.SIGKILL)
+            os.kill(state.pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
         if status == "paused":
@@ -356,7 +366,7 @@ def list_states(root: str) -> list[dict[str, Any]]:
     return result
 
 
-_NOT_FORWARDED = {signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD}
+_NOT_FORWARDED = {_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD}
 
 
 def run(opts: CreateOptions, detach: bool) -> int:
@@ -388,7 +398,7 @@ def run(opts: CreateOptions, detach: bool) -> int:
     return code
 
 
-@dataclass
+@record
 class ExecOptions:
     """runc's exec flags."""
 
@@ -418,12 +428,13 @@ class ExecFailure(RuntimeFailure):
 
 def _exec_process_spec(opts: ExecOptions, state: ContainerState) -> dict[str, Any]:
     import copy
-    import json
+
+    from ociruntime.jsonio import loads
 
     if opts.process_file:
         try:
             with open(opts.process_file) as f:
-                process = json.load(f)
+                process = loads(f.read())
         except (OSError, ValueError) as e:
             raise ExecFailure(f"--process {opts.process_file}: {e}") from None
         from ociruntime.config.validate import validate_process
@@ -481,11 +492,21 @@ def exec_in(opts: ExecOptions) -> int:
     if terminal and opts.detach and not opts.console_socket:
         raise ExecFailure("cannot allocate tty if runc will detach without setting console socket")
     cgroups = CgroupManager.from_state(state.cgroup_paths)
-    console, ours = console_endpoints(opts.console_socket) if terminal else (None, None)
+    console, ours = None, None
+    if terminal:
+        from ociruntime.linux.console import console_endpoints, terminal_size_of_stdin
+
+        console, ours = console_endpoints(opts.console_socket)
+        if ours is not None and "consoleSize" not in process:
+            process["consoleSize"] = terminal_size_of_stdin()
     try:
         pid = spawn_tenant(state.pid, state.config, process, cgroups, console=console,
                            preserve_fds=opts.preserve_fds)
-        master = receive_master(ours) if ours is not None else None
+        master = None
+        if ours is not None:
+            from ociruntime.linux.console import receive_master
+
+            master = receive_master(ours)
     finally:
         for sock in (console, ours):
             if sock is not None:
@@ -513,7 +534,7 @@ def wait_forwarding(pid: int) -> int:
     handled = [s for s in range(1, 32) if s not in _NOT_FORWARDED]
     for signum in handled:
         try:
-            signal.signal(signum, forward)
+            _signal.signal(signum, forward)
         except (OSError, ValueError):
             pass
     try:
@@ -521,7 +542,7 @@ def wait_forwarding(pid: int) -> int:
     finally:
         for signum in handled:
             try:
-                signal.signal(signum, signal.SIG_DFL)
+                _signal.signal(signum, _signal.SIG_DFL)
             except (OSError, ValueError):
                 pass
     code = os.waitstatus_to_exitcode(status)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ociruntime import OCI_VERSION, __version__
 from ociruntime.config.known import CAPABILITIES, NAMESPACES
 from ociruntime.config.mount_options import known_mount_options
 from ociruntime.hooks import HOOK_KINDS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 OCI_VERSION_MIN = "1.0.0"
 

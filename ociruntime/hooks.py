@@ -6,13 +6,16 @@ inside the init just before pivot_root). Output is captured and quoted in the er
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import time
-from typing import Any
 
 from ociruntime.errors import RuntimeFailure
+from ociruntime.jsonio import dumps
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 HOOK_KINDS = (
     "prestart",
@@ -42,7 +45,7 @@ def state_for_hooks(container_id: str, status: str, pid: int, bundle: str,
     }
     if annotations:
         doc["annotations"] = annotations
-    return json.dumps(doc).encode()
+    return dumps(doc).encode()
 
 
 def run_hook(hook: dict[str, Any], state: bytes, kind: str, index: int) -> None:
@@ -113,7 +116,7 @@ def _collect(pid: int, fd: int, timeout: float | None) -> tuple[bytes, int | Non
         if waited:
             return b"".join(chunks), status
         if deadline is not None and time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, 9)
             os.waitpid(pid, 0)
             return b"".join(chunks), None
         time.sleep(0.002)

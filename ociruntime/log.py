@@ -7,10 +7,11 @@ otherwise), because containerd reads the last error line from that file.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
+
+from ociruntime.jsonio import dumps
 
 _config = {"path": "", "format": "text", "debug": False}
 
@@ -30,8 +31,8 @@ def _timestamp() -> str:
 def _format(level: str, msg: str) -> str:
     if _config["format"] == "json":
         doc = {"level": level, "msg": msg, "time": _timestamp()}
-        return json.dumps(doc, separators=(",", ":")) + "\n"
-    return f'time="{_timestamp()}" level={level} msg={json.dumps(msg)}\n'
+        return dumps(doc) + "\n"
+    return f'time="{_timestamp()}" level={level} msg={dumps(msg)}\n'
 
 
 def _write_file(line: str) -> bool:

@@ -13,34 +13,39 @@ created; cgroup frozen -> paused; otherwise running.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import re
 import time
-from dataclasses import dataclass, field
-from typing import Any
 
 from ociruntime.errors import ContainerNotFound, RuntimeFailure
+from ociruntime.jsonio import dumps, loads
+from ociruntime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 FIFO_NAME = "exec.fifo"
 LOCK_NAME = ".lock"
 
-_VALID_ID = re.compile(r"^[\w+\-.]+$")
+_ID_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-."
+)
 
 
 def validate_id(container_id: str) -> None:
     """Reject IDs runc rejects: empty, path separators, `.`/`..`, odd characters."""
     if not container_id:
         raise RuntimeFailure("container id cannot be empty")
-    if container_id in (".", "..") or not _VALID_ID.match(container_id) or len(
+    if container_id in (".", "..") or not _ID_CHARS.issuperset(container_id) or len(
         container_id
     ) > 1024:
         raise RuntimeFailure(f"invalid container id format: {container_id[:80]}")
 
 
-@dataclass
+@record
 class ContainerState:
     """What `create` recorded about one container."""
 
@@ -52,9 +57,9 @@ class ContainerState:
     created: str
     oci_version: str
     owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup_paths: dict[str, str] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, str] = {}
+    cgroup_paths: dict[str, str] = {}
+    config: dict[str, Any] = {}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,13 +161,13 @@ class StateDir:
         """Write state.json atomically (temp file + rename)."""
         tmp = os.path.join(self.path, f".{STATE_FILE}.tmp")
         with open(tmp, "w") as f:
-            json.dump(state.to_json(), f)
+            f.write(dumps(state.to_json()))
         os.rename(tmp, self.state_file)
 
     def load(self) -> ContainerState:
         try:
             with open(self.state_file) as f:
-                doc = json.load(f)
+                doc = loads(f.read())
         except FileNotFoundError:
             raise ContainerNotFound(self.id) from None
         except (OSError, ValueError) as e:

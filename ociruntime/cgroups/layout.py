@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from ociruntime.record import record
 
 
-@dataclass(frozen=True)
+@record
 class Hierarchy:
     """One mounted cgroup hierarchy.
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 from ociruntime.errors import ConfigError
+from ociruntime.jsonio import loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 CONFIG_NAME = "config.json"
 MAX_CONFIG_BYTES = 16 << 20
@@ -31,7 +35,7 @@ def load_bundle(bundle: str) -> tuple[dict[str, Any], str]:
     finally:
         os.close(fd)
     try:
-        doc = json.loads(raw)
+        doc = loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(path, f"not valid JSON: {e}") from None
     try:

@@ -6,9 +6,8 @@ Options not in any table are passed to the filesystem as data (e.g. ``mode=755``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ociruntime.linux import syscalls as sc
+from ociruntime.record import record
 
 FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "defaults": (False, 0),
@@ -72,15 +71,15 @@ def known_mount_options() -> list[str]:
     return sorted(set(FLAG_OPTIONS) | set(PROPAGATION_OPTIONS) | EXTENSION_OPTIONS)
 
 
-@dataclass
+@record
 class ParsedOptions:
     """A mount's options split into kernel flags, propagation flags and filesystem data."""
 
     flags: int = 0
     cleared: int = 0
-    propagation: list[int] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
-    extensions: set[str] = field(default_factory=set)
+    propagation: list[int] = []
+    data: list[str] = []
+    extensions: set[str] = set()
 
     @property
     def is_bind(self) -> bool:

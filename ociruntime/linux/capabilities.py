@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import errno
-from typing import Any
 
 from ociruntime.config.known import CAPABILITIES, last_cap
 from ociruntime.errors import SyscallError
 from ociruntime.linux import syscalls as sc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 
 def _mask(names: list[str] | None, top: int) -> int:

@@ -76,6 +76,17 @@ def _bind_console(slave_path: str) -> None:
     sc.mount(slave_path, "/dev/console", None, sc.MS_BIND, None)
 
 
+def terminal_size_of_stdin() -> dict[str, int] | None:
+    """{height, width} of our stdin when it is a terminal (to size a proxied pty)."""
+    if not os.isatty(0):
+        return None
+    try:
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        return None
+    return {"height": rows, "width": cols}
+
+
 def console_endpoints(path: str | None) -> tuple[socket.socket, socket.socket | None]:
     """(end the container side sends the master on, our end to receive it or None).
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any
 
 from ociruntime.errors import SyscallError
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.paths import create_file_in_root, fd_path, mkdir_all_in_root, open_in_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 DEFAULT_DEVICES: list[dict[str, Any]] = [
     {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},

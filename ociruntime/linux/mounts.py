@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from ociruntime.cgroups.layout import discover
 from ociruntime.config.mount_options import BIND_REMOUNT_FLAGS, ParsedOptions, parse_mount_options
 from ociruntime.errors import RuntimeFailure, SyscallError
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.paths import create_file_in_root, fd_path, mkdir_all_in_root, open_in_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 # statvfs f_flag bits share values with the MS_* flags they report
 _LOCKABLE = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_NOATIME | sc.MS_NODIRATIME | \

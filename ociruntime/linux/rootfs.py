@@ -9,8 +9,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass, field
-from typing import Any
 
 from ociruntime.config.mount_options import PROPAGATION_OPTIONS
 from ociruntime.errors import RuntimeFailure, SyscallError
@@ -18,9 +16,15 @@ from ociruntime.linux import syscalls as sc
 from ociruntime.linux.devices import setup_dev
 from ociruntime.linux.mounts import mount_entry, remount
 from ociruntime.linux.paths import fd_path, mkdir_all_in_root
+from ociruntime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
-@dataclass
+
+@record
 class RootfsPlan:
     """What the init needs to know to build the rootfs."""
 
@@ -37,7 +41,7 @@ class RootfsPlan:
     in_userns: bool
     no_pivot: bool
     cwd: str = "/"
-    extra_dirs: list[str] = field(default_factory=list)
+    extra_dirs: list[str] = []
 
 
 def _root_propagation(plan: RootfsPlan) -> int:

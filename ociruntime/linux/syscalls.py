@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 from ociruntime.errors import SyscallError
 
@@ -18,7 +17,7 @@ _SYSCALL_NUMBERS = {
     "x86_64": {"keyctl": 250, "pivot_root": 155, "openat2": 437, "capset": 126, "close_range": 436},
     "aarch64": {"keyctl": 219, "pivot_root": 41, "openat2": 437, "capset": 91, "close_range": 436},
 }
-_NR = _SYSCALL_NUMBERS.get(platform.machine(), _SYSCALL_NUMBERS["x86_64"])
+_NR = _SYSCALL_NUMBERS.get(os.uname().machine, _SYSCALL_NUMBERS["x86_64"])
 
 # clone(2) / unshare(2) flags
 CLONE_NEWTIME = 0x00000080

@@ -7,11 +7,15 @@ The parent checks that messages arrive in the order the protocol allows (see par
 
 from __future__ import annotations
 
-import json
-import socket
-from typing import Any
+import _socket
 
 from ociruntime.errors import RuntimeFailure
+from ociruntime.jsonio import dumps, loads
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 
 MAX_MESSAGE = 1 << 16
 
@@ -31,12 +35,13 @@ HOOKS_DONE = "hooks-done"
 class Channel:
     """One end of the parent<->container socketpair."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
 
     @classmethod
     def pair(cls) -> tuple[Channel, Channel]:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        a, b = _socket.socketpair(_socket.AF_UNIX,
+                                  _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
         return cls(a), cls(b)
 
     def fileno(self) -> int:
@@ -44,7 +49,7 @@ class Channel:
 
     def send(self, kind: str, **fields: Any) -> None:
         fields["type"] = kind
-        self.sock.send(json.dumps(fields).encode())
+        self.sock.send(dumps(fields).encode())
 
     def send_error(self, message: str) -> None:
         try:
@@ -57,11 +62,11 @@ class Channel:
         self.sock.settimeout(timeout)
         try:
             raw = self.sock.recv(MAX_MESSAGE)
-        except TimeoutError:
+        except (TimeoutError, _socket.timeout):
             raise RuntimeFailure("container init did not answer in time") from None
         if not raw:
             raise RuntimeFailure("container init exited unexpectedly")
-        msg = json.loads(raw)
+        msg = loads(raw)
         if msg.get("type") == ERROR:
             raise RuntimeFailure(msg.get("msg", "container init failed"))
         return msg

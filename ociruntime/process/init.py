@@ -10,25 +10,27 @@ Any exception is sent to the parent as one error message and the process exits.
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
-import traceback
-from dataclasses import dataclass, field
-from typing import Any, NoReturn
 
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
 from ociruntime.hooks import hooks_of, run_hooks, state_for_hooks
 from ociruntime.linux import rootfs as rootfs_mod
 from ociruntime.linux import syscalls as sc
-from ociruntime.linux.console import setup_console
 from ociruntime.linux.network import loopback_up
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.user_process import exec_process, setup_process
+from ociruntime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
-@dataclass
+
+@record
 class InitContext:
     """Everything the container side needs, prepared by the parent before fork."""
 
@@ -42,9 +44,9 @@ class InitContext:
     host_pid: int = 0
     bundle: str = ""
     new_keyring: bool = True
-    console: socket.socket | None = None
+    console: _socket.socket | None = None
     fault: str = ""
-    env: list[str] = field(default_factory=list)
+    env: list[str] = []
 
     @property
     def process(self) -> dict[str, Any]:
@@ -84,8 +86,7 @@ def describe_error(e: BaseException) -> str:
     if isinstance(e, OSError):
         where = f" {e.filename}" if e.filename else ""
         return f"{e.strerror or e}{where}"
-    lines = traceback.format_exception_only(type(e), e)
-    return "internal error: " + lines[-1].strip()
+    return f"internal error: {type(e).__name__}: {e}"
 
 
 def _bootstrap(ctx: InitContext, chan: Channel) -> None:
@@ -166,11 +167,13 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     os.close(root_fd)
     config = ctx.config
     if config.get("hostname") is not None and "uts" in ctx.new_namespaces:
-        socket.sethostname(config["hostname"])
+        _socket.sethostname(config["hostname"])
     if config.get("domainname") is not None and "uts" in ctx.new_namespaces:
         sc.setdomainname(config["domainname"])
     if ctx.console is not None:
         user = ctx.process.get("user") or {}
+        from ociruntime.linux.console import setup_console  # imported before fork by the parent
+
         setup_console(ctx.console, ctx.process.get("consoleSize"), True,
                       int(user.get("uid", 0)), int(user.get("gid", 0)))
     _write_sysctl(ctx.linux.get("sysctl") or {})

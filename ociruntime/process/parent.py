@@ -23,12 +23,9 @@ cgroups and the state directory.
 
 from __future__ import annotations
 
+import _signal
 import os
 import resource
-import signal
-import socket
-from dataclasses import dataclass
-from typing import Any
 
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
@@ -39,12 +36,19 @@ from ociruntime.linux.rootfs import RootfsPlan
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.init import InitContext, needs_creation_hooks, run_container_side
+from ociruntime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import _socket
+    from typing import Any
+
 
 FAULT_ENV = "PYRUNC_TEST_FAULT"
 INIT_TIMEOUT = 120.0
 
 
-@dataclass
+@record
 class Spawned:
     """The processes a spawn started, and whether the bootstrap has been reaped."""
 
@@ -119,7 +123,7 @@ def apply_process_limits(pid: int, process: dict[str, Any]) -> None:
 def reap(pid: int) -> None:
     """Kill and wait for a child of ours (we are a subreaper, so orphans are ours too)."""
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, _signal.SIGKILL)
     except ProcessLookupError:
         pass
     try:
@@ -130,7 +134,7 @@ def reap(pid: int) -> None:
 
 def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
           cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0,
-          console: socket.socket | None = None, container_id: str = "",
+          console: _socket.socket | None = None, container_id: str = "",
           new_keyring: bool = True) -> Spawned:
     """Start the container side and run the protocol until the init is ready.
 

@@ -11,30 +11,33 @@ tells it why not.
 from __future__ import annotations
 
 import os
-import socket
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import syscalls as sc
-from ociruntime.linux.console import setup_console
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.init import describe_error
 from ociruntime.process.parent import Spawned, apply_process_limits, reap
 from ociruntime.process.user_process import exec_process, setup_process
+from ociruntime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import _socket
+    from typing import Any, NoReturn
 
 
-@dataclass
+
+@record
 class TenantContext:
     """What the forked side of exec needs."""
 
     process: dict[str, Any]
     ns_fds: dict[str, int]
     preserve_fds: int
-    console: socket.socket | None
+    console: _socket.socket | None
 
 
 def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
@@ -58,7 +61,7 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
 
 
 def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
-                 cgroups: CgroupManager, *, console: socket.socket | None,
+                 cgroups: CgroupManager, *, console: _socket.socket | None,
                  preserve_fds: int) -> int:
     """Start `process` in the container; return its host pid once it has exec'd."""
     ns_fds = _namespace_fds(init_pid, config)
@@ -126,6 +129,8 @@ def _tenant(ctx: TenantContext, chan: Channel) -> NoReturn:
     if ctx.console is not None:
         os.setsid()
         user = process.get("user") or {}
+        from ociruntime.linux.console import setup_console  # imported before fork by the parent
+
         setup_console(ctx.console, process.get("consoleSize"), False,
                       int(user.get("uid", 0)), int(user.get("gid", 0)))
     prepared = setup_process(process)

@@ -9,18 +9,22 @@ every fd but stdio and --preserve-fds, then execs.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.capabilities import CapabilitySets
 from ociruntime.process.channel import Channel
+from ociruntime.record import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-@dataclass
+@record
 class PreparedProcess:
     """What execve needs."""
 
