@@ -60,6 +60,9 @@ def create(opts: CreateOptions, proxy_tty: bool = False
     With a terminal and no console socket (`proxy_tty`, foreground `run`), pyrunc keeps the
     pty master and returns it as the third element.
     """
+    from ociruntime.cgroups.warmup import Warmup
+
+    warmup = Warmup()
     from ociruntime.config.loader import load_bundle
     from ociruntime.process.parent import spawn
 
@@ -87,6 +90,7 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                 process["consoleSize"] = terminal_size_of_stdin()
         cgroups = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
         cgroups.create()
+        warmup.wait()
         os.mkfifo(state_dir.fifo, 0o622)
         os.chmod(state_dir.fifo, 0o622)
         _chown_to_container_root(state_dir.fifo, linux)
