@@ -19,6 +19,7 @@ from ociruntime.hooks import hooks_of, run_hooks, state_for_hooks
 from ociruntime.linux import rootfs as rootfs_mod
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.network import loopback_up
+from ociruntime.linux.process_attrs import apply_before_exec
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.user_process import exec_process, setup_process
@@ -178,6 +179,7 @@ def _init(ctx: InitContext, chan: Channel) -> None:
                       int(user.get("uid", 0)), int(user.get("gid", 0)))
     _write_sysctl(ctx.linux.get("sysctl") or {})
     rootfs_mod.finalize(plan)
+    apply_before_exec(ctx.process, ctx.linux)
     prepared = setup_process(ctx.process)
     _fault(ctx, "ready")
     chan.send(ch.READY)

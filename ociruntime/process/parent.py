@@ -195,6 +195,14 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
 def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: CgroupManager,
            linux: dict[str, Any], ctx: InitContext) -> None:
     bootstrap_pid = spawned.bootstrap_pid
+    initial = ((config.get("process") or {}).get("execCPUAffinity") or {}).get("initial")
+    if initial:
+        from ociruntime.linux.process_attrs import parse_cpu_list
+
+        try:
+            os.sched_setaffinity(bootstrap_pid, parse_cpu_list(initial))
+        except (ValueError, OSError) as e:
+            raise RuntimeFailure(f"process.execCPUAffinity.initial {initial!r}: {e}") from None
     cgroups.add(bootstrap_pid)
     if ctx.fault == "placement":
         raise RuntimeFailure("injected fault at placement")

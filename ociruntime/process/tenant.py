@@ -16,6 +16,7 @@ from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
 from ociruntime.linux import syscalls as sc
+from ociruntime.linux.process_attrs import apply_before_exec
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.init import describe_error
@@ -133,5 +134,6 @@ def _tenant(ctx: TenantContext, chan: Channel) -> NoReturn:
 
         setup_console(ctx.console, process.get("consoleSize"), False,
                       int(user.get("uid", 0)), int(user.get("gid", 0)))
+    apply_before_exec(process, {})
     prepared = setup_process(process)
     exec_process(prepared, ctx.preserve_fds, report=chan)
