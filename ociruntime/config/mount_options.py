@@ -56,6 +56,40 @@ PROPAGATION_OPTIONS: dict[str, int] = {
     "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
+# mount_setattr(2) MOUNT_ATTR_* bits, for the recursive (`r`-prefixed) options
+ATTR_RDONLY = 0x1
+ATTR_NOSUID = 0x2
+ATTR_NODEV = 0x4
+ATTR_NOEXEC = 0x8
+ATTR_ATIME_MASK = 0x70
+ATTR_RELATIME = 0x0
+ATTR_NOATIME = 0x10
+ATTR_STRICTATIME = 0x20
+ATTR_NODIRATIME = 0x80
+ATTR_NOSYMFOLLOW = 0x200000
+
+# option -> (attributes to set, attributes to clear), applied with AT_RECURSIVE
+RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
+    "rro": (ATTR_RDONLY, 0),
+    "rrw": (0, ATTR_RDONLY),
+    "rnosuid": (ATTR_NOSUID, 0),
+    "rsuid": (0, ATTR_NOSUID),
+    "rnodev": (ATTR_NODEV, 0),
+    "rdev": (0, ATTR_NODEV),
+    "rnoexec": (ATTR_NOEXEC, 0),
+    "rexec": (0, ATTR_NOEXEC),
+    "rnodiratime": (ATTR_NODIRATIME, 0),
+    "rdiratime": (0, ATTR_NODIRATIME),
+    "rrelatime": (ATTR_RELATIME, ATTR_ATIME_MASK),
+    "rnorelatime": (0, 0),
+    "rnoatime": (ATTR_NOATIME, ATTR_ATIME_MASK),
+    "ratime": (0, ATTR_NOATIME),
+    "rstrictatime": (ATTR_STRICTATIME, ATTR_ATIME_MASK),
+    "rnostrictatime": (0, ATTR_STRICTATIME),
+    "rnosymfollow": (ATTR_NOSYMFOLLOW, 0),
+    "rsymfollow": (0, ATTR_NOSYMFOLLOW),
+}
+
 # Options that change the mount tree (pyrunc handles them itself, not the kernel)
 EXTENSION_OPTIONS = frozenset({"tmpcopyup"})
 
@@ -68,7 +102,8 @@ BIND_REMOUNT_FLAGS = (
 
 def known_mount_options() -> list[str]:
     """Every option name the mounter understands, sorted (feeds `pyrunc features`)."""
-    return sorted(set(FLAG_OPTIONS) | set(PROPAGATION_OPTIONS) | EXTENSION_OPTIONS)
+    return sorted(set(FLAG_OPTIONS) | set(PROPAGATION_OPTIONS) | set(RECURSIVE_OPTIONS)
+                  | EXTENSION_OPTIONS)
 
 
 @record
@@ -80,6 +115,8 @@ class ParsedOptions:
     propagation: list[int] = []
     data: list[str] = []
     extensions: set[str] = set()
+    rec_set: int = 0
+    rec_clear: int = 0
 
     @property
     def is_bind(self) -> bool:
@@ -104,6 +141,10 @@ def parse_mount_options(options: list[str] | None) -> ParsedOptions:
                 parsed.cleared &= ~flag
         elif option in PROPAGATION_OPTIONS:
             parsed.propagation.append(PROPAGATION_OPTIONS[option])
+        elif option in RECURSIVE_OPTIONS:
+            attr_set, attr_clear = RECURSIVE_OPTIONS[option]
+            parsed.rec_set = (parsed.rec_set & ~attr_clear) | attr_set
+            parsed.rec_clear = (parsed.rec_clear & ~attr_set) | attr_clear
         elif option in EXTENSION_OPTIONS:
             parsed.extensions.add(option)
         else:

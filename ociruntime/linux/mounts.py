@@ -79,8 +79,14 @@ def _mount_fs(root_fd: int, entry: dict[str, Any], opts: ParsedOptions) -> None:
     target = mkdir_all_in_root(root_fd, dest)
     try:
         flags = opts.flags
+        if "tmpcopyup" in opts.extensions and fstype != "tmpfs":
+            raise RuntimeFailure(f"mount {dest}: tmpcopyup needs a tmpfs mount")
         try:
-            sc.mount(source, fd_path(target), fstype, flags, opts.data_string, shown_target=dest)
+            sc.mount(source, fd_path(target), fstype, flags & ~sc.MS_RDONLY
+                     if "tmpcopyup" in opts.extensions else flags, opts.data_string,
+                     shown_target=dest)
+            if "tmpcopyup" in opts.extensions:
+                _copy_up(root_fd, target, dest, flags)
         except SyscallError as e:
             # sysfs/mqueue cannot be mounted without owning the netns/ipcns: bind the host's
             fallback = {"sysfs": "/sys", "mqueue": "/dev/mqueue"}.get(fstype)
@@ -95,6 +101,30 @@ def _mount_fs(root_fd: int, entry: dict[str, Any], opts: ParsedOptions) -> None:
                 os.close(fd)
     finally:
         os.close(target)
+
+
+def _copy_up(root_fd: int, lower_fd: int, dest: str, flags: int) -> None:
+    """tmpcopyup: copy what the directory held before the tmpfs covered it (with owners)."""
+    import shutil
+
+    upper_fd = open_in_root(root_fd, dest)
+    try:
+        src, dst = fd_path(lower_fd), fd_path(upper_fd)
+        st = os.stat(src)
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+        os.chown(dst, st.st_uid, st.st_gid)
+        os.chmod(dst, st.st_mode & 0o7777)
+        for base, dirs, files in os.walk(src):
+            rel = os.path.relpath(base, src)
+            for name in dirs + files:
+                info = os.lstat(os.path.join(base, name))
+                os.lchown(os.path.join(dst, rel, name), info.st_uid, info.st_gid)
+        if flags & sc.MS_RDONLY:
+            remount(dst, flags & BIND_REMOUNT_FLAGS, dest)
+    except OSError as e:
+        raise RuntimeFailure(f"tmpcopyup {dest}: {e.strerror}: {e.filename}") from None
+    finally:
+        os.close(upper_fd)
 
 
 def _mount_cgroup(root_fd: int, entry: dict[str, Any], opts: ParsedOptions,
@@ -162,3 +192,9 @@ def mount_entry(root_fd: int, bundle: str, entry: dict[str, Any], cgroup_paths: 
     else:
         _mount_fs(root_fd, entry, opts)
     _apply_propagation(root_fd, entry["destination"], opts)
+    if opts.rec_set or opts.rec_clear:
+        fd = open_in_root(root_fd, entry["destination"])
+        try:
+            sc.mount_setattr(fd, opts.rec_set, opts.rec_clear, True, entry["destination"])
+        finally:
+            os.close(fd)

@@ -14,8 +14,10 @@ from ociruntime.errors import SyscallError
 _libc = ctypes.CDLL(None, use_errno=True)
 
 _SYSCALL_NUMBERS = {
-    "x86_64": {"keyctl": 250, "pivot_root": 155, "openat2": 437, "capset": 126, "close_range": 436},
-    "aarch64": {"keyctl": 219, "pivot_root": 41, "openat2": 437, "capset": 91, "close_range": 436},
+    "x86_64": {"mount_setattr": 442, "keyctl": 250, "pivot_root": 155, "openat2": 437,
+               "capset": 126, "close_range": 436},
+    "aarch64": {"mount_setattr": 442, "keyctl": 219, "pivot_root": 41, "openat2": 437,
+                "capset": 91, "close_range": 436},
 }
 _NR = _SYSCALL_NUMBERS.get(os.uname().machine, _SYSCALL_NUMBERS["x86_64"])
 
@@ -205,3 +207,21 @@ def join_session_keyring(name: str) -> None:
         err = ctypes.get_errno()
         if err != 38:  # ENOSYS: the kernel has no keyrings; nothing to isolate
             raise SyscallError("keyctl join session keyring", name, err)
+
+
+AT_EMPTY_PATH = 0x1000
+AT_RECURSIVE = 0x8000
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(fd: int, attr_set: int, attr_clear: int, recursive: bool, shown: str) -> None:
+    """mount_setattr(2) on the mount an fd refers to (recursive mount options)."""
+    attr = _MountAttr(attr_set, attr_clear, 0, 0)
+    flags = AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0)
+    if _libc.syscall(_NR["mount_setattr"], fd, b"", flags, ctypes.byref(attr),
+                     ctypes.sizeof(attr)) != 0:
+        raise _fail("mount_setattr", shown)
