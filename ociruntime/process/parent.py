@@ -224,6 +224,10 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
             os.waitpid(bootstrap_pid, 0)
             spawned.bootstrap_reaped = True
             apply_process_limits(pid, config.get("process") or {})
+            if linux.get("netDevices"):
+                from ociruntime.linux.netdevices import move_devices
+
+                move_devices(linux["netDevices"], f"/proc/{pid}/ns/net")
             chan.send(ch.GO, pid=pid)
         elif step == ch.HOOKS:
             state = state_for_hooks(ctx.container_id, "creating", spawned.init_pid, ctx.bundle,
