@@ -91,7 +91,7 @@ RECURSIVE_OPTIONS: dict[str, tuple[int, int]] = {
 }
 
 # Options that change the mount tree (pyrunc handles them itself, not the kernel)
-EXTENSION_OPTIONS = frozenset({"tmpcopyup"})
+EXTENSION_OPTIONS = frozenset({"tmpcopyup", "idmap", "ridmap"})
 
 # Flags a bind mount can only get by a remount after the bind.
 BIND_REMOUNT_FLAGS = (
@@ -150,3 +150,10 @@ def parse_mount_options(options: list[str] | None) -> ParsedOptions:
         else:
             parsed.data.append(option)
     return parsed
+
+
+def wants_idmap(entry: dict) -> bool:
+    """True for a mount with `idmap`/`ridmap` or its own id mappings."""
+    opts = entry.get("options") or []
+    return ("idmap" in opts or "ridmap" in opts or bool(entry.get("uidMappings"))
+            or bool(entry.get("gidMappings")))

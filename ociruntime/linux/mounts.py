@@ -103,6 +103,33 @@ def _mount_fs(root_fd: int, entry: dict[str, Any], opts: ParsedOptions) -> None:
         os.close(target)
 
 
+def _attach_idmapped(root_fd: int, entry: dict[str, Any], opts: ParsedOptions,
+                     tree_fd: int) -> None:
+    from ociruntime.linux.idmap import attach
+
+    dest = entry["destination"]
+    is_dir = _stat_is_dir(tree_fd)
+    target = mkdir_all_in_root(root_fd, dest) if is_dir else create_file_in_root(root_fd, dest)
+    try:
+        attach(tree_fd, fd_path(target), dest)
+    finally:
+        os.close(target)
+        os.close(tree_fd)
+    extra = opts.flags & BIND_REMOUNT_FLAGS
+    if extra:
+        fd = open_in_root(root_fd, dest)
+        try:
+            remount(fd_path(fd), extra, dest)
+        finally:
+            os.close(fd)
+
+
+def _stat_is_dir(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+
 def _copy_up(root_fd: int, lower_fd: int, dest: str, flags: int) -> None:
     """tmpcopyup: copy what the directory held before the tmpfs covered it (with owners)."""
     import shutil
@@ -179,9 +206,15 @@ def _mount_cgroup(root_fd: int, entry: dict[str, Any], opts: ParsedOptions,
 
 
 def mount_entry(root_fd: int, bundle: str, entry: dict[str, Any], cgroup_paths: dict[str, str],
-                new_cgroupns: bool) -> None:
-    """Mount one entry of config `mounts` at its destination inside the rootfs."""
+                new_cgroupns: bool, idmapped_fd: int | None = None) -> None:
+    """Mount one entry of config `mounts` at its destination inside the rootfs.
+
+    `idmapped_fd` is a detached idmapped tree the parent prepared for this entry.
+    """
     opts = parse_mount_options(entry.get("options"))
+    if idmapped_fd is not None:
+        _attach_idmapped(root_fd, entry, opts, idmapped_fd)
+        return
     fstype = entry.get("type") or ""
     if fstype == "bind":
         opts.flags |= sc.MS_BIND

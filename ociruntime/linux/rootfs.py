@@ -42,6 +42,7 @@ class RootfsPlan:
     no_pivot: bool
     cwd: str = "/"
     extra_dirs: list[str] = []
+    idmapped: dict = {}
 
 
 def _root_propagation(plan: RootfsPlan) -> int:
@@ -83,8 +84,9 @@ def prepare(plan: RootfsPlan) -> int:
         _make_parent_private(parent)
     sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
     root_fd = os.open(plan.rootfs, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    for entry in plan.mounts:
-        mount_entry(root_fd, plan.bundle, entry, plan.cgroup_paths, plan.new_cgroupns)
+    for index, entry in enumerate(plan.mounts):
+        mount_entry(root_fd, plan.bundle, entry, plan.cgroup_paths, plan.new_cgroupns,
+                    plan.idmapped.get(index))
     if _needs_dev_setup(plan.mounts):
         setup_dev(root_fd, plan.devices, bind_only=plan.in_userns)
     for d in [plan.cwd, *plan.extra_dirs]:

@@ -29,6 +29,7 @@ import resource
 
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
+from ociruntime.config.mount_options import wants_idmap
 from ociruntime.errors import RuntimeFailure
 from ociruntime.hooks import run_hooks, state_for_hooks
 from ociruntime.linux import syscalls as sc
@@ -162,6 +163,17 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         cwd=(config.get("process") or {}).get("cwd") or "/",
     )
     join_fds = _open_namespaces(join)
+    if any(wants_idmap(m) for m in plan.mounts):
+        from ociruntime.linux.idmap import prepare_idmapped
+
+        try:
+            for index, entry in enumerate(plan.mounts):
+                if wants_idmap(entry):
+                    plan.idmapped[index] = prepare_idmapped(entry, bundle, linux)
+        except BaseException:
+            for fd in [*join_fds.values(), *plan.idmapped.values()]:
+                os.close(fd)
+            raise
     fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
@@ -176,7 +188,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
     child_chan.close()
     if console is not None:
         console.close()
-    for fd in (fifo_fd, *join_fds.values()):
+    for fd in (fifo_fd, *join_fds.values(), *plan.idmapped.values()):
         os.close(fd)
     spawned = Spawned(bootstrap_pid)
     try:
