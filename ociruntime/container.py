@@ -7,7 +7,7 @@ import os
 import select
 import time
 
-from ociruntime import OCI_VERSION
+from ociruntime import OCI_VERSION, faults
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.errors import ContainerNotFound, ContainerNotRunning, RuntimeFailure
 from ociruntime.record import record
@@ -79,6 +79,7 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                              "console socket")
     linux = config.get("linux") or {}
     state_dir.claim()
+    created = utc_now()
     cgroups: CgroupManager | None = None
     console, ours = None, None
     try:
@@ -88,8 +89,16 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             console, ours = console_endpoints(opts.console_socket)
             if ours is not None and "consoleSize" not in process:
                 process["consoleSize"] = terminal_size_of_stdin()
+        faults.check("claimed")
         cgroups = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
         cgroups.create()
+        state = ContainerState(
+            id=opts.container_id, pid=0, pid_start=0, bundle=bundle, rootfs=rootfs,
+            created=created, oci_version=str(config.get("ociVersion", OCI_VERSION)),
+            annotations=config.get("annotations") or {}, cgroup_paths=cgroups.to_state(),
+            config=config, creator=os.getpid(), creator_start=process_start_time(os.getpid()) or 0)
+        state_dir.write(state)
+        faults.check("cgroups")
         warmup.wait()
         os.mkfifo(state_dir.fifo, 0o622)
         os.chmod(state_dir.fifo, 0o622)
@@ -103,20 +112,11 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             from ociruntime.linux.console import receive_master
 
             master = receive_master(ours)
-        state = ContainerState(
-            id=opts.container_id,
-            pid=spawned.init_pid,
-            pid_start=process_start_time(spawned.init_pid) or 0,
-            bundle=bundle,
-            rootfs=rootfs,
-            created=utc_now(),
-            oci_version=str(config.get("ociVersion", OCI_VERSION)),
-            owner="",
-            annotations=config.get("annotations") or {},
-            cgroup_paths=cgroups.to_state(),
-            config=config,
-        )
+        state.pid = spawned.init_pid
+        state.pid_start = process_start_time(spawned.init_pid) or 0
+        state.creator = state.creator_start = 0
         state_dir.write(state)
+        faults.check("recorded")
         if opts.pid_file:
             write_pid_file(opts.pid_file, spawned.init_pid)
         return state_dir, state, master
@@ -151,7 +151,13 @@ def _host_id(mappings: list[dict[str, int]], container_id: int) -> int:
 
 
 def _kill_cgroup(cgroups: CgroupManager) -> None:
+    """SIGKILL what is left in the container's cgroup, but only a cgroup pyrunc created: a
+    config may name an existing cgroup shared with other processes."""
+    if not cgroups.owns_leaves():
+        return
     for pid in cgroups.pids():
+        if pid <= 0:
+            continue
         try:
             os.kill(pid, _signal.SIGKILL)
         except ProcessLookupError:
@@ -271,7 +277,7 @@ def _public_state(state: ContainerState, status: str) -> dict[str, Any]:
 def kill(root: str, container_id: str, sig: int, all_processes: bool = False) -> None:
     """Send `sig` to the init (or, with --all, to every process in the container's cgroup)."""
     _, state, status = load(root, container_id)
-    if status == "stopped" and not all_processes:
+    if status in ("stopped", "creating") and not all_processes:
         raise ContainerNotRunning()
     if all_processes:
         pids = CgroupManager.from_state(state.cgroup_paths).pids()
@@ -283,6 +289,8 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
             except ProcessLookupError:
                 pass
         return
+    if state.pid <= 0:
+        raise ContainerNotRunning()
     try:
         os.kill(state.pid, sig)
     except ProcessLookupError:
@@ -313,7 +321,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
                 return
             raise
         status = derive_status(state_dir, state)
-        if status in ("running", "paused") and not force:
+        if status in ("running", "paused", "creating") and not force:
             raise RuntimeFailure(
                 f"cannot delete container {container_id} that is not stopped: {status}")
         destroy(state_dir, state, status)
@@ -324,7 +332,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
     """Kill whatever still runs, remove the cgroups, then the state dir."""
     cgroups = CgroupManager.from_state(state.cgroup_paths)
-    if status != "stopped":
+    if status != "stopped" and state.pid > 0:
         try:
             os.kill(state.pid, _signal.SIGKILL)
         except ProcessLookupError:

@@ -60,6 +60,8 @@ class ContainerState:
     annotations: dict[str, str] = {}
     cgroup_paths: dict[str, str] = {}
     config: dict[str, Any] = {}
+    creator: int = 0
+    creator_start: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,8 @@ class ContainerState:
             "annotations": self.annotations,
             "cgroup_paths": self.cgroup_paths,
             "config": self.config,
+            "creator": self.creator,
+            "creator_start": self.creator_start,
         }
 
     @classmethod
@@ -90,6 +94,8 @@ class ContainerState:
             annotations=doc.get("annotations") or {},
             cgroup_paths=doc.get("cgroup_paths") or {},
             config=doc.get("config") or {},
+            creator=int(doc.get("creator", 0)),
+            creator_start=int(doc.get("creator_start", 0)),
         )
 
 
@@ -196,6 +202,8 @@ class StateDir:
 
 def init_alive(state: ContainerState) -> bool:
     """True while the container's init runs (not dead, not a zombie, pid not reused)."""
+    if state.pid <= 0:
+        return False
     start = process_start_time(state.pid)
     return start is not None and (state.pid_start == 0 or start == state.pid_start)
 
@@ -220,7 +228,14 @@ def is_frozen(state: ContainerState) -> bool:
 
 
 def derive_status(state_dir: StateDir, state: ContainerState) -> str:
-    """created / running / paused / stopped, derived from the live system."""
+    """creating / created / running / paused / stopped, derived from the live system.
+
+    A state still naming its creator is `creating` while that `pyrunc create` runs, and
+    `stopped` if it died half way (delete --force then removes what it left).
+    """
+    if state.creator:
+        start = process_start_time(state.creator)
+        return "creating" if start is not None and start == state.creator_start else "stopped"
     if not init_alive(state):
         return "stopped"
     if os.path.exists(state_dir.fifo):

@@ -114,6 +114,11 @@ class CgroupManager:
                 raise RuntimeFailure(
                     f"write {pid} to {target}: {os.strerror(e.errno or 0)}") from None
 
+    def owns_leaves(self) -> bool:
+        """True when every one of the container's cgroup directories was made by us."""
+        made = set(self.created)
+        return bool(self.paths) and all(p in made for p in self.paths.values())
+
     def pids(self) -> list[int]:
         """Every process in the container's cgroup (from the first hierarchy that answers)."""
         order = sorted(self.paths, key=lambda k: (k != "pids", k != "", k))

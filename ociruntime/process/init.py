@@ -13,6 +13,7 @@ from __future__ import annotations
 import _socket
 import os
 
+from ociruntime import faults
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
 from ociruntime.hooks import hooks_of, run_hooks, state_for_hooks
@@ -46,7 +47,6 @@ class InitContext:
     bundle: str = ""
     new_keyring: bool = True
     console: _socket.socket | None = None
-    fault: str = ""
     env: list[str] = []
 
     @property
@@ -65,10 +65,6 @@ def _flags(names: list[str]) -> int:
     return flags
 
 
-def _fault(ctx: InitContext, point: str) -> None:
-    """Test-only fault injection: PYRUNC_TEST_FAULT names the phase that must fail."""
-    if ctx.fault == point:
-        raise RuntimeFailure(f"injected fault at {point}")
 
 
 def run_container_side(ctx: InitContext, chan: Channel) -> NoReturn:
@@ -92,7 +88,7 @@ def describe_error(e: BaseException) -> str:
 
 def _bootstrap(ctx: InitContext, chan: Channel) -> None:
     chan.expect(ch.PLACED)
-    _fault(ctx, "bootstrap")
+    faults.check("bootstrap")
     if "user" in ctx.join_fds:
         sc.setns(ctx.join_fds["user"], sc.CLONE_NEWUSER, "user")
     if "user" in ctx.new_namespaces:
@@ -149,7 +145,7 @@ def _write_sysctl(sysctl: dict[str, str]) -> None:
 def _init(ctx: InitContext, chan: Channel) -> None:
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     os.setsid()
-    _fault(ctx, "init")
+    faults.check("init")
     if ctx.new_keyring:
         sc.join_session_keyring(f"_ses.{ctx.container_id}")
     if "network" in ctx.new_namespaces:
@@ -159,7 +155,7 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     if "mount" not in ctx.new_namespaces and "mount" not in ctx.join_fds:
         raise RuntimeFailure("unable to set up the rootfs: a mount namespace is required")
     root_fd = rootfs_mod.prepare(plan)
-    _fault(ctx, "mounts")
+    faults.check("mounts")
     if needs_creation_hooks(ctx.config):
         chan.send(ch.HOOKS)
         chan.expect(ch.HOOKS_DONE)
@@ -181,7 +177,7 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     rootfs_mod.finalize(plan)
     apply_before_exec(ctx.process, ctx.linux)
     prepared = setup_process(ctx.process)
-    _fault(ctx, "ready")
+    faults.check("ready")
     chan.send(ch.READY)
     chan.close()
     _wait_for_start(ctx)

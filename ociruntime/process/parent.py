@@ -27,6 +27,7 @@ import _signal
 import os
 import resource
 
+from ociruntime import faults
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
 from ociruntime.config.mount_options import wants_idmap
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-FAULT_ENV = "PYRUNC_TEST_FAULT"
 INIT_TIMEOUT = 120.0
 
 
@@ -178,7 +178,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
-                      fault=os.environ.get(FAULT_ENV, ""))
+)
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     bootstrap_pid = os.fork()
@@ -192,6 +192,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         os.close(fd)
     spawned = Spawned(bootstrap_pid)
     try:
+        faults.check("spawned")
         _serve(parent_chan, spawned, config, cgroups, linux, ctx)
         return spawned
     except BaseException:
@@ -216,8 +217,7 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
         except (ValueError, OSError) as e:
             raise RuntimeFailure(f"process.execCPUAffinity.initial {initial!r}: {e}") from None
     cgroups.add(bootstrap_pid)
-    if ctx.fault == "placement":
-        raise RuntimeFailure("injected fault at placement")
+    faults.check("placement")
     chan.send(ch.PLACED)
     expected = [ch.ASK_IDMAP, ch.INIT_PID] if "user" in ctx.new_namespaces else [ch.INIT_PID]
     if needs_creation_hooks(config):
