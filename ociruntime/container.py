@@ -8,7 +8,7 @@ import select
 import time
 
 from ociruntime import OCI_VERSION, faults
-from ociruntime.cgroups.manager import CgroupManager
+from ociruntime.cgroups.manager import CgroupManager, CgroupPermissionError
 from ociruntime.errors import ContainerNotFound, ContainerNotRunning, RuntimeFailure
 from ociruntime.record import record
 from ociruntime.state import (
@@ -91,7 +91,15 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                 process["consoleSize"] = terminal_size_of_stdin()
         faults.check("claimed")
         cgroups = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
-        cgroups.create()
+        try:
+            cgroups.create()
+        except CgroupPermissionError:
+            # rootless without a delegated cgroup: like runc, go on without cgroups unless
+            # the config asks for limits that need them
+            if os.geteuid() == 0 or _asks_for_limits(linux):
+                raise
+            cgroups.destroy()
+            cgroups = CgroupManager({})
         state = ContainerState(
             id=opts.container_id, pid=0, pid_start=0, bundle=bundle, rootfs=rootfs,
             created=created, oci_version=str(config.get("ociVersion", OCI_VERSION)),
@@ -135,8 +143,16 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                 sock.close()
 
 
+def _asks_for_limits(linux: dict[str, Any]) -> bool:
+    resources = dict(linux.get("resources") or {})
+    resources.pop("devices", None)
+    return any(bool(v) for v in resources.values())
+
+
 def _chown_to_container_root(path: str, linux: dict[str, Any]) -> None:
     """Let the container's root (a mapped host id with a user namespace) open the fifo."""
+    if os.geteuid() != 0:
+        return
     uid = _host_id(linux.get("uidMappings") or [], 0)
     gid = _host_id(linux.get("gidMappings") or [], 0)
     if uid or gid:

@@ -17,6 +17,10 @@ from ociruntime.errors import RuntimeFailure
 CREATED_KEY = "_created"
 
 
+class CgroupPermissionError(RuntimeFailure):
+    """The cgroup hierarchy is not writable by us (rootless without delegation)."""
+
+
 def resolve_relative_path(cgroups_path: str | None, container_id: str) -> str | None:
     """The container's cgroup path below each hierarchy root; None means 'relative to ours'.
 
@@ -101,7 +105,9 @@ class CgroupManager:
                 if attempt == 4:
                     raise
             except OSError as e:
-                raise RuntimeFailure(f"mkdir {d}: {os.strerror(e.errno)}") from None
+                kind = CgroupPermissionError if e.errno in (
+                    errno.EACCES, errno.EPERM, errno.EROFS) else RuntimeFailure
+                raise kind(f"mkdir {d}: {os.strerror(e.errno or 0)}") from None
 
     def add(self, pid: int) -> None:
         """Move `pid` into the container's cgroup in every hierarchy."""

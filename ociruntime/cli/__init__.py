@@ -20,6 +20,16 @@ if TYPE_CHECKING:
     from ociruntime.container import CreateOptions
 
 
+def _default_root() -> str:
+    """/run/pyrunc for root; $XDG_RUNTIME_DIR/pyrunc (or /tmp/pyrunc-UID) otherwise."""
+    if os.geteuid() == 0:
+        return "/run/pyrunc"
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        return os.path.join(runtime_dir, "pyrunc")
+    return f"/tmp/pyrunc-{os.geteuid()}"
+
+
 def _out(text: str) -> None:
     os.write(1, text.encode())
 
@@ -206,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         args = parse(sys.argv[1:] if argv is None else argv)
         command = args.command or command
         log.configure(args.log, args.log_format, args.debug)
+        if not args.root:
+            args.root = _default_root()
         if args.version:
             _out(f"pyrunc version {__version__}\nspec: {OCI_VERSION}\n")
             os._exit(0)

@@ -63,7 +63,8 @@ _CREATE_FLAGS = [
 ]
 
 GLOBAL_FLAGS = [
-    Flag("--root", STR, "/run/pyrunc", "state root directory"),
+    Flag("--root", STR, "", "state root directory (default /run/pyrunc; rootless: "
+         "$XDG_RUNTIME_DIR/pyrunc)"),
     Flag("--log", STR, help="log file (JSON lines with --log-format json)"),
     Flag("--log-format", STR, "text", "text or json"),
     Flag("--debug", help="debug logging"),

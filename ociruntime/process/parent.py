@@ -87,6 +87,11 @@ def _open_namespaces(join: dict[str, str]) -> dict[str, int]:
 
 
 def _write_idmaps(pid: int, linux: dict[str, Any]) -> None:
+    """Write the bootstrap's uid_map/gid_map (as an unprivileged user: setgroups deny first,
+    and newuidmap/newgidmap when more than our own id is mapped)."""
+    if os.geteuid() != 0:
+        _write_idmaps_unprivileged(pid, linux)
+        return
     for kind in ("uid", "gid"):
         maps = linux.get(f"{kind}Mappings") or []
         text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in maps)
@@ -96,6 +101,36 @@ def _write_idmaps(pid: int, linux: dict[str, Any]) -> None:
                 f.write(text)
         except OSError as e:
             raise RuntimeFailure(f"write {path} ({text.strip()!r}): {e.strerror}") from None
+
+
+def _write_idmaps_unprivileged(pid: int, linux: dict[str, Any]) -> None:
+    own = {"uid": os.geteuid(), "gid": os.getegid()}
+    for kind in ("uid", "gid"):
+        maps = linux.get(f"{kind}Mappings") or []
+        if len(maps) == 1 and maps[0]["hostID"] == own[kind] and maps[0]["size"] == 1:
+            if kind == "gid":
+                with open(f"/proc/{pid}/setgroups", "w") as f:
+                    f.write("deny")
+            text = f"{maps[0]['containerID']} {maps[0]['hostID']} 1\n"
+            try:
+                with open(f"/proc/{pid}/{kind}_map", "w") as f:
+                    f.write(text)
+            except OSError as e:
+                raise RuntimeFailure(f"write /proc/{pid}/{kind}_map: {e.strerror}") from None
+            continue
+        import shutil
+        import subprocess
+
+        tool = shutil.which(f"new{kind}map")
+        if tool is None:
+            raise RuntimeFailure(f"mapping more than your own {kind} needs new{kind}map "
+                                 "(Debian package uidmap)")
+        args = [tool, str(pid)]
+        for m in maps:
+            args += [str(m["containerID"]), str(m["hostID"]), str(m["size"])]
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeFailure(f"{' '.join(args)}: {done.stderr.strip()}")
 
 
 def apply_process_limits(pid: int, process: dict[str, Any]) -> None:
