@@ -6,6 +6,7 @@ from ociruntime import OCI_VERSION, __version__
 from ociruntime.config.known import CAPABILITIES, NAMESPACES
 from ociruntime.config.mount_options import known_mount_options
 from ociruntime.hooks import HOOK_KINDS
+from ociruntime.linux.process_attrs import MEMPOLICY_FLAGS, MEMPOLICY_MODES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -36,8 +37,12 @@ def features() -> dict[str, Any]:
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
-            "netDevices": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": True}},
+            "netDevices": {"enabled": True},
+            "memoryPolicy": {
+                "modes": list(MEMPOLICY_MODES),
+                "flags": list(MEMPOLICY_FLAGS),
+            },
         },
         "annotations": {
             "io.github.pyrunc.version": __version__,
