@@ -1,0 +1,1 @@
+"""Sample bundles and the bundle builders pyrunc's tests and README use."""
