@@ -38,13 +38,10 @@ def load_bundle(bundle: str) -> tuple[dict[str, Any], str]:
         doc = loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise ConfigError(path, f"not valid JSON: {e}") from None
-    try:
-        from ociruntime.config.validate import check_semantics, validate_config
-    except ImportError:  # TEMPORARY while the schema lands
-        pass
-    else:
-        validate_config(doc, path)
-        check_semantics(doc, path)
+    from ociruntime.config.validate import check_semantics, validate_config
+
+    validate_config(doc, path)
+    check_semantics(doc, path)
     root = doc.get("root")
     if not isinstance(root, dict) or not root.get("path"):
         raise ConfigError(f"{path}: $.root.path", "is required on Linux")
