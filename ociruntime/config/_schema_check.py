@@ -399,7 +399,7 @@ def _n51(v):
 
 
 def _n53(v):
-    if not (type(v) is str and v in frozenset({'SCHED_RR', 'SCHED_FIFO', 'SCHED_DEADLINE', 'SCHED_BATCH', 'SCHED_OTHER', 'SCHED_ISO', 'SCHED_IDLE'})): return False
+    if not (type(v) is str and v in {'SCHED_BATCH', 'SCHED_DEADLINE', 'SCHED_FIFO', 'SCHED_IDLE', 'SCHED_ISO', 'SCHED_OTHER', 'SCHED_RR'}): return False
     return True
 
 
@@ -421,7 +421,7 @@ def _n55(v):
 
 
 def _n57(v):
-    if not (type(v) is str and v in frozenset({'SCHED_FLAG_DL_OVERRUN', 'SCHED_FLAG_RECLAIM', 'SCHED_FLAG_KEEP_POLICY', 'SCHED_FLAG_UTIL_CLAMP_MIN', 'SCHED_FLAG_UTIL_CLAMP_MAX', 'SCHED_FLAG_KEEP_PARAMS', 'SCHED_FLAG_RESET_ON_FORK'})): return False
+    if not (type(v) is str and v in {'SCHED_FLAG_DL_OVERRUN', 'SCHED_FLAG_KEEP_PARAMS', 'SCHED_FLAG_KEEP_POLICY', 'SCHED_FLAG_RECLAIM', 'SCHED_FLAG_RESET_ON_FORK', 'SCHED_FLAG_UTIL_CLAMP_MAX', 'SCHED_FLAG_UTIL_CLAMP_MIN'}): return False
     return True
 
 
@@ -460,7 +460,7 @@ def _n52(v):
 
 
 def _n62(v):
-    if not (type(v) is str and v in frozenset({'IOPRIO_CLASS_RT', 'IOPRIO_CLASS_IDLE', 'IOPRIO_CLASS_BE'})): return False
+    if not (type(v) is str and v in {'IOPRIO_CLASS_BE', 'IOPRIO_CLASS_IDLE', 'IOPRIO_CLASS_RT'}): return False
     return True
 
 
@@ -641,7 +641,7 @@ def _n81(v):
 
 
 def _n86(v):
-    if not (type(v) is str and v in frozenset({'c', 'p', 'u', 'b'})): return False
+    if not (type(v) is str and v in {'b', 'c', 'p', 'u'}): return False
     return True
 
 
@@ -724,7 +724,7 @@ def _n94(v):
 
 
 def _n97(v):
-    if not (type(v) is str and v in frozenset({'pid', 'ipc', 'mount', 'time', 'uts', 'cgroup', 'network', 'user'})): return False
+    if not (type(v) is str and v in {'cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'}): return False
     return True
 
 
@@ -758,7 +758,7 @@ def _n102(v):
 
 
 def _n103(v):
-    if not (type(v) is str and v in frozenset({'c', 'b', 'a'})): return False
+    if not (type(v) is str and v in {'a', 'b', 'c'}): return False
     return True
 
 
@@ -1172,12 +1172,12 @@ def _n161(v):
 
 
 def _n162(v):
-    if not (type(v) is str and v in frozenset({'slave', 'private', 'unbindable', 'rshared', 'runbindable', 'rprivate', 'rslave', 'shared'})): return False
+    if not (type(v) is str and v in {'private', 'rprivate', 'rshared', 'rslave', 'runbindable', 'shared', 'slave', 'unbindable'}): return False
     return True
 
 
 def _def_SeccompAction(v):
-    if not (type(v) is str and v in frozenset({'SCMP_ACT_ALLOW', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP', 'SCMP_ACT_ERRNO', 'SCMP_ACT_NOTIFY', 'SCMP_ACT_KILL', 'SCMP_ACT_LOG', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS'})): return False
+    if not (type(v) is str and v in {'SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP'}): return False
     return True
 
 
@@ -1192,7 +1192,7 @@ def _n165(v):
 
 
 def _n167(v):
-    if not (type(v) is str and v in frozenset({'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV', 'SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW'})): return False
+    if not (type(v) is str and v in {'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'}): return False
     return True
 
 
@@ -1262,7 +1262,7 @@ def _n182(v):
 
 
 def _n183(v):
-    if not (type(v) is str and v in frozenset({'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ'})): return False
+    if not (type(v) is str and v in {'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'}): return False
     return True
 
 
@@ -1401,7 +1401,7 @@ def _n190(v):
 
 
 def _n199(v):
-    if not (type(v) is str and v in frozenset({'LINUX', 'LINUX32'})): return False
+    if not (type(v) is str and v in {'LINUX', 'LINUX32'}): return False
     return True
 
 
@@ -1459,7 +1459,7 @@ def _n205(v):
 
 
 def _n209(v):
-    if not (type(v) is str and v in frozenset({'MPOL_INTERLEAVE', 'MPOL_BIND', 'MPOL_PREFERRED', 'MPOL_PREFERRED_MANY', 'MPOL_WEIGHTED_INTERLEAVE', 'MPOL_LOCAL', 'MPOL_DEFAULT'})): return False
+    if not (type(v) is str and v in {'MPOL_BIND', 'MPOL_DEFAULT', 'MPOL_INTERLEAVE', 'MPOL_LOCAL', 'MPOL_PREFERRED', 'MPOL_PREFERRED_MANY', 'MPOL_WEIGHTED_INTERLEAVE'}): return False
     return True
 
 
@@ -1470,7 +1470,7 @@ def _n210(v):
 
 
 def _n212(v):
-    if not (type(v) is str and v in frozenset({'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES', 'MPOL_F_NUMA_BALANCING'})): return False
+    if not (type(v) is str and v in {'MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES'}): return False
     return True
 
 

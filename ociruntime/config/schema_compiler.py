@@ -138,7 +138,8 @@ class Compiler:
             values = sorted(value)  # type: ignore[type-var]
             if not all(isinstance(x, str) for x in values):
                 raise ValueError("enum of non-strings is not supported")
-            return [f"if not (type(v) is str and v in {frozenset(values)!r}): return False"]
+            literal = "{" + ", ".join(repr(x) for x in values) + "}"  # a constant frozenset
+            return [f"if not (type(v) is str and v in {literal}): return False"]
         if key == "required":
             keys = tuple(value)  # type: ignore[arg-type]
             return [f"if type(v) is dict and not all(k in v for k in {keys!r}): return False"]
