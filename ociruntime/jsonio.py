@@ -37,13 +37,20 @@ def loads(data: str | bytes) -> object:
         start += 1
     try:
         obj, end = _scan(data, start)
-    except StopIteration as e:
-        raise ValueError(f"Expecting value: char {e.value}") from None
+    except (StopIteration, ValueError, SystemError):
+        return _slow_loads(data)
     while end < len(data) and data[end] in _WHITESPACE:
         end += 1
     if end != len(data):
-        raise ValueError(f"Extra data: char {end}")
+        return _slow_loads(data)
     return obj
+
+
+def _slow_loads(data: str) -> object:
+    """The error path: the `json` package gives the precise message (a ValueError)."""
+    import json
+
+    return json.loads(data)
 
 
 def _default(obj: object) -> object:
