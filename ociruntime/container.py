@@ -313,9 +313,18 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
         raise ContainerNotRunning() from None
 
 
-def _wait_dead(state: ContainerState, timeout: float = 10.0) -> bool:
+def _wait_dead(state: ContainerState, timeout: float = 10.0,
+               cgroups: CgroupManager | None = None) -> bool:
+    """Wait until the init is gone, or (given the cgroups) until nothing is left in them.
+
+    An init killed with processes of its PID namespace still around (exec'd ones, whose
+    parent is outside) finishes dying only when those are reaped by their parent; it has left
+    its cgroups already, so an empty cgroup is as good as a dead init for cleaning up.
+    """
     deadline = time.monotonic() + timeout
     while init_alive(state):
+        if cgroups is not None and cgroups.owns_leaves() and not cgroups.pids():
+            return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.002)
@@ -355,7 +364,8 @@ def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
             pass
         if status == "paused":
             _thaw(state)
-        _wait_dead(state)
+        _kill_cgroup(cgroups)
+        _wait_dead(state, cgroups=cgroups)
     _kill_cgroup(cgroups)
     cgroups.destroy()
     state_dir.remove()

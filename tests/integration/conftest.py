@@ -90,8 +90,12 @@ class Runtime:
         return [line for line in out.splitlines() if line]
 
     def delete_all(self) -> None:
+        """Stop and delete every container, reaping what we adopted (like a shim would)."""
         for cid in self.ids():
+            self.run("kill", "--all", cid, "KILL")
+            reap_zombies()
             self.run("delete", "--force", cid)
+            reap_zombies()
 
 
 def _set_subreaper() -> None:
