@@ -1,0 +1,182 @@
+"""Benchmark pyrunc against runc, side by side, on the same busybox bundle.
+
+Not a test (timing never decides pass/fail): it prints medians and the pyrunc/runc ratio.
+
+    sudo .venv/bin/python tests/bench/bench.py [--runs 30] [--pyrunc PATH] [--runc PATH]
+
+Each scenario alternates the two runtimes run by run, so both see the same machine state:
+  run        `run` of /bin/true (default config, no terminal)
+  lifecycle  create -> start -> delete (youki's published method)
+  exec       `exec` of /bin/true into a running container
+  state      `state` of a running container
+  list       `list` with 200 containers present (created, not started)
+  rss        peak RSS of the runtime during `create` (max over the process tree it waits for)
+  scale      100 containers created and deleted, 8 in flight at once (total wall time)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bundles.busybox import build  # noqa: E402
+
+
+class Runtime:
+    """A runtime binary with a private state root."""
+
+    def __init__(self, name: str, binary: str, root: Path) -> None:
+        self.name, self.binary, self.root = name, binary, root
+
+    def argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.root), *args]
+
+    def call(self, *args: str, check: bool = True) -> None:
+        done = subprocess.run(self.argv(*args), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if check and done.returncode != 0:
+            raise SystemExit(f"{self.name} {' '.join(args)}: {done.stderr.decode().strip()}")
+
+    def timed(self, *args: str) -> float:
+        start = time.perf_counter()
+        self.call(*args)
+        return time.perf_counter() - start
+
+
+def new_id() -> str:
+    return "b" + uuid.uuid4().hex[:12]
+
+
+def alternate(runtimes: list[Runtime], runs: int, one) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {rt.name: [] for rt in runtimes}
+    for i in range(runs):
+        order = runtimes if i % 2 == 0 else list(reversed(runtimes))
+        for rt in order:
+            samples[rt.name].append(one(rt))
+    return samples
+
+
+def scenario_run(rt: Runtime, bundle: Path) -> float:
+    return rt.timed("run", "-b", str(bundle), new_id())
+
+
+def scenario_lifecycle(rt: Runtime, bundle: Path) -> float:
+    cid = new_id()
+    start = time.perf_counter()
+    rt.call("create", "-b", str(bundle), cid)
+    rt.call("start", cid)
+    rt.call("delete", "--force", cid)
+    return time.perf_counter() - start
+
+
+def peak_rss_of_create(rt: Runtime, bundle: Path) -> float:
+    """Peak RSS (KiB) of the create command's process tree that we wait for."""
+    cid = new_id()
+    pid = os.fork()
+    if pid == 0:
+        os.execv(rt.binary, rt.argv("create", "-b", str(bundle), cid))
+    _, _, usage = os.wait4(pid, 0)
+    rt.call("delete", "--force", cid)
+    return float(usage.ru_maxrss)
+
+
+def report(title: str, samples: dict[str, list[float]], unit: str = "ms",
+           scale: float = 1000.0) -> None:
+    med = {k: statistics.median(v) * scale for k, v in samples.items()}
+    line = f"{title:<10}" + "".join(f"  {k} {v:8.2f} {unit}" for k, v in med.items())
+    if "pyrunc" in med and "runc" in med and med["runc"]:
+        line += f"   ratio pyrunc/runc {med['pyrunc'] / med['runc']:.2f}"
+    print(line, flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    default = REPO / ".venv" / "bin" / "pyrunc"
+    parser.add_argument("--pyrunc", default=str(default) if default.exists() else "pyrunc")
+    parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    opts = parser.parse_args()
+    if not Path(opts.runc).exists():
+        subprocess.run(["apt-get", "install", "-y", "-qq", "runc"], check=True)
+    work = Path(tempfile.mkdtemp(prefix="pyrunc-bench-"))
+    try:
+        bundle = build(work / "bundle", args=["/bin/true"])
+        sleeper = build(work / "sleeper", args=["sleep", "3600"])
+        runtimes = [Runtime("pyrunc", opts.pyrunc, work / "pyrunc-root"),
+                    Runtime("runc", opts.runc, work / "runc-root")]
+        only = set(filter(None, opts.only.split(",")))
+        def want(name: str) -> bool:
+            return not only or name in only
+
+        print(f"{opts.runs} runs each, alternating; pyrunc={opts.pyrunc} runc={opts.runc}")
+        for rt in runtimes:  # warm caches
+            rt.call("run", "-b", str(bundle), new_id())
+        if want("run"):
+            report("run", alternate(runtimes, opts.runs, lambda rt: scenario_run(rt, bundle)))
+        if want("lifecycle"):
+            report("lifecycle", alternate(runtimes, opts.runs,
+                                          lambda rt: scenario_lifecycle(rt, bundle)))
+        if want("exec") or want("state"):
+            ids = {}
+            for rt in runtimes:
+                ids[rt.name] = new_id()
+                rt.call("run", "-d", "-b", str(sleeper), ids[rt.name])
+            if want("exec"):
+                report("exec", alternate(runtimes, opts.runs,
+                                         lambda rt: rt.timed("exec", ids[rt.name], "/bin/true")))
+            if want("state"):
+                report("state", alternate(runtimes, opts.runs,
+                                          lambda rt: rt.timed("state", ids[rt.name])))
+            for rt in runtimes:
+                rt.call("delete", "--force", ids[rt.name])
+        if want("list"):
+            created = {rt.name: [] for rt in runtimes}
+            for rt in runtimes:
+                for _ in range(200):
+                    cid = new_id()
+                    rt.call("create", "-b", str(sleeper), cid)
+                    created[rt.name].append(cid)
+            report("list", alternate(runtimes, max(5, opts.runs // 3),
+                                     lambda rt: rt.timed("list")))
+            for rt in runtimes:
+                for cid in created[rt.name]:
+                    rt.call("delete", "--force", cid, check=False)
+        if want("rss"):
+            report("rss", alternate(runtimes, max(5, opts.runs // 3),
+                                    lambda rt: peak_rss_of_create(rt, sleeper)),
+                   unit="KiB", scale=1.0)
+        if want("scale"):
+            def scale(rt: Runtime) -> float:
+                def one(_: int) -> None:
+                    cid = new_id()
+                    rt.call("create", "-b", str(sleeper), cid)
+                    rt.call("delete", "--force", cid)
+                start = time.perf_counter()
+                with ThreadPoolExecutor(8) as pool:
+                    list(pool.map(one, range(100)))
+                return time.perf_counter() - start
+            report("scale", alternate(runtimes, 3, scale), unit="s", scale=1.0)
+    finally:
+        for rt_root in work.glob("*-root"):
+            for state in rt_root.iterdir():
+                for binary in (opts.pyrunc, opts.runc):
+                    subprocess.run([binary, "--root", str(rt_root), "delete", "--force",
+                                    state.name], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

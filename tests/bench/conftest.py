@@ -1,0 +1,3 @@
+"""tests/bench holds benchmark scripts, not tests."""
+
+collect_ignore = ["bench.py"]
