@@ -60,9 +60,9 @@ def create(opts: CreateOptions, proxy_tty: bool = False
     With a terminal and no console socket (`proxy_tty`, foreground `run`), pyrunc keeps the
     pty master and returns it as the third element.
     """
-    from ociruntime.cgroups.warmup import Warmup
+    from ociruntime.cgroups import warmup
 
-    warmup = Warmup()
+    warmup.start()
     from ociruntime.config.loader import load_bundle
     from ociruntime.process.parent import spawn
 
@@ -107,7 +107,6 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             config=config, creator=os.getpid(), creator_start=process_start_time(os.getpid()) or 0)
         state_dir.write(state)
         faults.check("cgroups")
-        warmup.wait()
         os.mkfifo(state_dir.fifo, 0o622)
         os.chmod(state_dir.fifo, 0o622)
         _chown_to_container_root(state_dir.fifo, linux)
@@ -129,6 +128,7 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             write_pid_file(opts.pid_file, spawned.init_pid)
         return state_dir, state, master
     except BaseException:
+        warmup.stop()
         if cgroups is not None:
             _kill_cgroup(cgroups)
             try:

@@ -1,26 +1,17 @@
-"""Hide the kernel's first-migration wait behind our own start-up work.
+"""Hide the kernel's cgroup-migration wait behind our own start-up work.
 
 The first write to a cgroup.procs file after an idle spell waits for an RCU grace period
-(8-24 ms measured here) before the migration lock is taken; writes in the following moments
-are fast. Moving ourselves into the cgroup we are already in costs nothing else, so a thread
-does it while the main thread reads and validates the config.
+(8-24 ms measured here) before the migration lock is taken; writes shortly after are fast.
+Moving ourselves into the cgroup we are already in costs nothing else, so create and run start
+a thread that does it before their heavy imports; the wait then overlaps the imports and the
+config validation. (Repeating the write to keep the lock warm measured slower: every write
+takes the global lock that fork needs.)
 """
 
 from __future__ import annotations
 
 import _thread
 import os
-
-
-def _migrate_self(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, str(os.getpid()).encode())
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 def _own_procs_file() -> str | None:
@@ -41,24 +32,46 @@ def _own_procs_file() -> str | None:
     return None
 
 
+def _migrate_self(path: str, finished: _thread.LockType) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+    finally:
+        finished.release()
+
+
 class Warmup:
-    """Starts the self-migration in a thread; `wait()` joins it (call before forking)."""
+    """One self-migration in a thread; `done()` waits for it (fork needs a lone thread)."""
 
     def __init__(self) -> None:
-        self._lock = _thread.allocate_lock()
-        path = _own_procs_file()
+        self._finished = _thread.allocate_lock()
+        path = _own_procs_file() if os.geteuid() == 0 else None
         if path is None:
             return
-        self._lock.acquire()
+        self._finished.acquire()
+        _thread.start_new_thread(_migrate_self, (path, self._finished))
 
-        def run() -> None:
-            try:
-                _migrate_self(path)
-            finally:
-                self._lock.release()
+    def done(self) -> None:
+        self._finished.acquire()
+        self._finished.release()
 
-        _thread.start_new_thread(run, ())
 
-    def wait(self) -> None:
-        self._lock.acquire()
-        self._lock.release()
+_current: Warmup | None = None
+
+
+def start() -> None:
+    """Start warming (once per process; create and run call it first thing)."""
+    global _current
+    if _current is None:
+        _current = Warmup()
+
+
+def stop() -> None:
+    """Wait for the warm-up thread, if one was started."""
+    if _current is not None:
+        _current.done()

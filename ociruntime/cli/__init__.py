@@ -50,6 +50,9 @@ def _create_options(args: Args) -> CreateOptions:
 
 
 def cmd_create(args: Args) -> int:
+    from ociruntime.cgroups import warmup
+
+    warmup.start()
     from ociruntime import container
 
     container.create(_create_options(args))
@@ -57,6 +60,9 @@ def cmd_create(args: Args) -> int:
 
 
 def cmd_run(args: Args) -> int:
+    from ociruntime.cgroups import warmup
+
+    warmup.start()
     from ociruntime import container
 
     return container.run(_create_options(args), detach=args.detach)

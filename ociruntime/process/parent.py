@@ -28,6 +28,7 @@ import os
 import resource
 
 from ociruntime import faults
+from ociruntime.cgroups import warmup
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
 from ociruntime.config.mount_options import wants_idmap
@@ -216,6 +217,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
 )
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    warmup.stop()  # fork with no other thread running
     bootstrap_pid = os.fork()
     if bootstrap_pid == 0:
         parent_chan.close()
