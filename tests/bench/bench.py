@@ -44,10 +44,13 @@ class Runtime:
         return [self.binary, "--root", str(self.root), *args]
 
     def call(self, *args: str, check: bool = True) -> None:
-        done = subprocess.run(self.argv(*args), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if check and done.returncode != 0:
-            raise SystemExit(f"{self.name} {' '.join(args)}: {done.stderr.decode().strip()}")
+        # stderr to a file, not a pipe: a created container keeps the caller's stdio open
+        with tempfile.TemporaryFile() as err:
+            done = subprocess.run(self.argv(*args), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+            if check and done.returncode != 0:
+                err.seek(0)
+                raise SystemExit(f"{self.name} {' '.join(args)}: {err.read().decode().strip()}")
 
     def timed(self, *args: str) -> float:
         start = time.perf_counter()
