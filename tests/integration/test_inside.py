@@ -226,3 +226,57 @@ def test_no_pivot(runtime, make_bundle, cid):
 def test_only_stdio_reaches_the_container(runtime, make_bundle, cid):
     out = run_in(runtime, make_bundle, cid, "ls /proc/self/fd")
     assert sorted(out.split()) == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
+
+
+def test_preserve_fds(runtime, make_bundle, cid, tmp_path):
+    extra = tmp_path / "passed"
+    extra.write_text("through fd 3\n")
+    bundle = make_bundle(["sh", "-c", "cat <&3"])
+    wrapper = ["sh", "-c", 'exec 3<"$0"; exec "$@"', str(extra), *runtime.argv, "--root",
+               str(runtime.root), "run", "--preserve-fds", "1", "-b", str(bundle), cid]
+    proc = subprocess.run(wrapper, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "through fd 3\n"
+
+
+def test_overlay_root_mount(runtime, make_bundle, cid, tmp_path):
+    lower, upper, work = tmp_path / "lower", tmp_path / "upper", tmp_path / "work"
+    for d in (lower, upper, work):
+        d.mkdir()
+    (lower / "from-lower").write_text("lower\n")
+
+    def overlay(c):
+        c["mounts"].append({"destination": "/ov", "type": "overlay", "source": "overlay",
+                            "options": [f"lowerdir={lower}", f"upperdir={upper}",
+                                        f"workdir={work}"]})
+    out = run_in(runtime, make_bundle, cid, "cat /ov/from-lower; echo new > /ov/created",
+                 overlay)
+    assert out == "lower\n"
+    assert (upper / "created").read_text() == "new\n"
+    assert not (lower / "created").exists()
+
+
+@pytest.mark.parametrize("propagation", ["rprivate", "rslave"])
+def test_rootfs_propagation(runtime, make_bundle, cid, propagation):
+    def prop(c):
+        c["linux"]["rootfsPropagation"] = propagation
+    out = run_in(runtime, make_bundle, cid, "awk '$5 == \"/\"' /proc/self/mountinfo", prop)
+    fields = out.split(" - ")[0].split()[6:]
+    assert not any(f.startswith("shared:") for f in fields), out
+
+
+
+def test_console_for_terminal_init(runtime, make_bundle, cid, tmp_path):
+    from tests.integration.test_exec import ConsoleSocket
+
+    console = ConsoleSocket(str(tmp_path / "c.sock"))
+    try:
+        bundle = make_bundle(["sh", "-c", "stat -c '%t:%T' /dev/console; readlink /proc/self/fd/0;"
+                              " sleep 5"], terminal=True)
+        runtime.run("create", "--console-socket", console.path, "-b", str(bundle), cid,
+                    check=True)
+        runtime.run("start", cid, check=True)
+        out = console.read_until(b"/dev/pts/0")
+        assert b"88:0" in out and b"/dev/pts/0" in out
+    finally:
+        console.close()
