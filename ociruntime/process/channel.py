@@ -23,6 +23,7 @@ MAX_MESSAGE = 1 << 16
 ASK_IDMAP = "ask-idmap"
 INIT_PID = "init-pid"
 HOOKS = "hooks"
+SECCOMP_FD = "seccomp-fd"
 READY = "ready"
 ERROR = "error"
 # parent -> container side
@@ -51,6 +52,12 @@ class Channel:
         fields["type"] = kind
         self.sock.send(dumps(fields).encode())
 
+    def send_fd(self, kind: str, fd: int, **fields: Any) -> None:
+        """Send a message with one fd attached (SCM_RIGHTS)."""
+        fields["type"] = kind
+        self.sock.sendmsg([dumps(fields).encode()], [
+            (_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, "little", signed=True))])
+
     def send_error(self, message: str) -> None:
         try:
             self.send(ERROR, msg=message[:4000])
@@ -61,12 +68,15 @@ class Channel:
         """Next message; raises RuntimeFailure on a peer error, EOF or timeout."""
         self.sock.settimeout(timeout)
         try:
-            raw = self.sock.recv(MAX_MESSAGE)
+            raw, ancillary, _, _ = self.sock.recvmsg(MAX_MESSAGE, _socket.CMSG_SPACE(4))
         except (TimeoutError, _socket.timeout):
             raise RuntimeFailure("container init did not answer in time") from None
         if not raw:
             raise RuntimeFailure("container init exited unexpectedly")
         msg = loads(raw)
+        for level, kind, data in ancillary:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
+                msg["fd"] = int.from_bytes(data[:4], "little", signed=True)
         if msg.get("type") == ERROR:
             raise RuntimeFailure(msg.get("msg", "container init failed"))
         return msg

@@ -42,6 +42,7 @@ class InitContext:
     join_fds: dict[str, int]
     fifo_fd: int
     preserve_fds: int = 0
+    seccomp: Any = None
     container_id: str = ""
     host_pid: int = 0
     bundle: str = ""
@@ -176,7 +177,11 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     _write_sysctl(ctx.linux.get("sysctl") or {})
     rootfs_mod.finalize(plan)
     apply_before_exec(ctx.process, ctx.linux)
-    prepared = setup_process(ctx.process)
+    prepared = setup_process(ctx.process, ctx.seccomp)
+    if prepared.notify_fd >= 0:
+        chan.send_fd(ch.SECCOMP_FD, prepared.notify_fd)
+        chan.expect(ch.HOOKS_DONE)
+        os.close(prepared.notify_fd)
     faults.check("ready")
     chan.send(ch.READY)
     chan.close()

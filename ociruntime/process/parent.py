@@ -198,6 +198,13 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         no_pivot=no_pivot,
         cwd=(config.get("process") or {}).get("cwd") or "/",
     )
+    seccomp = None
+    if linux.get("seccomp"):
+        from ociruntime.linux.seccomp import build_filter
+
+        seccomp = build_filter(linux["seccomp"])
+        if seccomp.uses_notify and not linux["seccomp"].get("listenerPath"):
+            raise RuntimeFailure("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
     join_fds = _open_namespaces(join)
     if any(wants_idmap(m) for m in plan.mounts):
         from ociruntime.linux.idmap import prepare_idmapped
@@ -214,6 +221,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
+                      seccomp=seccomp,
 )
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
@@ -242,6 +250,23 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         parent_chan.close()
 
 
+def _hand_to_listener(msg: dict[str, Any], seccomp: dict[str, Any], config: dict[str, Any],
+                      ctx: InitContext, pid: int) -> None:
+    from ociruntime.linux.seccomp import send_to_listener
+
+    fd = int(msg.get("fd", -1))
+    if fd < 0:
+        raise RuntimeFailure("seccomp: the container did not send its notify fd")
+    state = {"ociVersion": str(config.get("ociVersion", "")), "id": ctx.container_id,
+             "status": "creating", "pid": pid, "bundle": ctx.bundle,
+             "annotations": config.get("annotations") or {}}
+    try:
+        send_to_listener(seccomp["listenerPath"], fd, state,
+                         seccomp.get("listenerMetadata", ""))
+    finally:
+        os.close(fd)
+
+
 def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: CgroupManager,
            linux: dict[str, Any], ctx: InitContext) -> None:
     bootstrap_pid = spawned.bootstrap_pid
@@ -259,6 +284,8 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
     expected = [ch.ASK_IDMAP, ch.INIT_PID] if "user" in ctx.new_namespaces else [ch.INIT_PID]
     if needs_creation_hooks(config):
         expected.append(ch.HOOKS)
+    if ctx.seccomp is not None and ctx.seccomp.uses_notify:
+        expected.append(ch.SECCOMP_FD)
     expected.append(ch.READY)
     for step in expected:
         msg = chan.recv(INIT_TIMEOUT)
@@ -283,4 +310,7 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
                                     config.get("annotations"), str(config.get("ociVersion", "")))
             run_hooks(config, "prestart", state)
             run_hooks(config, "createRuntime", state)
+            chan.send(ch.HOOKS_DONE)
+        elif step == ch.SECCOMP_FD:
+            _hand_to_listener(msg, linux["seccomp"], config, ctx, spawned.init_pid)
             chan.send(ch.HOOKS_DONE)

@@ -39,6 +39,7 @@ class TenantContext:
     ns_fds: dict[str, int]
     preserve_fds: int
     console: _socket.socket | None
+    seccomp: Any = None
 
 
 def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
@@ -65,8 +66,14 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
                  cgroups: CgroupManager, *, console: _socket.socket | None,
                  preserve_fds: int) -> int:
     """Start `process` in the container; return its host pid once it has exec'd."""
+    seccomp_config = (config.get("linux") or {}).get("seccomp")
+    seccomp = None
+    if seccomp_config:
+        from ociruntime.linux.seccomp import build_filter
+
+        seccomp = build_filter(seccomp_config)
     ns_fds = _namespace_fds(init_pid, config)
-    ctx = TenantContext(process, ns_fds, preserve_fds, console)
+    ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp)
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     bootstrap_pid = os.fork()
@@ -88,14 +95,25 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
         spawned.bootstrap_reaped = True
         apply_process_limits(spawned.init_pid, process)
         parent_chan.send(ch.GO, pid=spawned.init_pid)
-        try:
-            parent_chan.recv(60)
-        except RuntimeFailure as e:
-            if str(e) != "container init exited unexpectedly":
-                raise
-        else:
-            raise RuntimeFailure("protocol error: unexpected message from exec'd process")
-        return spawned.init_pid
+        while True:
+            try:
+                msg = parent_chan.recv(60)
+            except RuntimeFailure as e:
+                if str(e) != "container init exited unexpectedly":
+                    raise
+                return spawned.init_pid  # EOF: the channel closed on exec
+            if msg.get("type") != ch.SECCOMP_FD or not seccomp_config:
+                raise RuntimeFailure("protocol error: unexpected message from exec'd process")
+            from ociruntime.linux.seccomp import send_to_listener
+
+            state = {"ociVersion": str(config.get("ociVersion", "")), "status": "running",
+                     "pid": spawned.init_pid, "annotations": config.get("annotations") or {}}
+            try:
+                send_to_listener(seccomp_config["listenerPath"], int(msg["fd"]), state,
+                                 seccomp_config.get("listenerMetadata", ""))
+            finally:
+                os.close(int(msg["fd"]))
+            parent_chan.send(ch.HOOKS_DONE)
     except BaseException:
         if spawned.init_pid:
             reap(spawned.init_pid)
@@ -135,5 +153,9 @@ def _tenant(ctx: TenantContext, chan: Channel) -> NoReturn:
         setup_console(ctx.console, process.get("consoleSize"), False,
                       int(user.get("uid", 0)), int(user.get("gid", 0)))
     apply_before_exec(process, {})
-    prepared = setup_process(process)
+    prepared = setup_process(process, ctx.seccomp)
+    if prepared.notify_fd >= 0:
+        chan.send_fd(ch.SECCOMP_FD, prepared.notify_fd)
+        chan.expect(ch.HOOKS_DONE)
+        os.close(prepared.notify_fd)
     exec_process(prepared, ctx.preserve_fds, report=chan)

@@ -26,11 +26,13 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 @record
 class PreparedProcess:
-    """What execve needs."""
+    """What execve needs, and a seccomp filter still to load at the last moment."""
 
     executable: str
     args: list[str]
     env: dict[str, str]
+    seccomp: Any = None
+    notify_fd: int = -1
 
 
 def home_of(uid: int) -> str:
@@ -92,8 +94,14 @@ def switch_user(user: dict[str, Any], caps: CapabilitySets | None) -> None:
         caps.apply()
 
 
-def setup_process(process: dict[str, Any]) -> PreparedProcess:
-    """Everything between 'the rootfs is ready' and execve, in runc's order."""
+def setup_process(process: dict[str, Any], seccomp: Any = None) -> PreparedProcess:
+    """Everything between 'the rootfs is ready' and execve, in runc's order.
+
+    Seccomp, like runc: without no_new_privs the filter must be loaded while we still have
+    CAP_SYS_ADMIN, so before the user switch; with no_new_privs it is loaded last, right
+    before execve, so that as little as possible of our own work runs under it. A filter with
+    SCMP_ACT_NOTIFY is loaded early too, so its fd can still be handed to the runtime.
+    """
     env = env_dict(list(process.get("env") or []))
     user = process.get("user") or {}
     if "HOME" not in env:
@@ -105,15 +113,23 @@ def setup_process(process: dict[str, Any]) -> PreparedProcess:
         raise RuntimeFailure(
             f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}") from None
     caps = CapabilitySets(process["capabilities"]) if "capabilities" in process else None
+    nnp = bool(process.get("noNewPrivileges"))
+    notify_fd = -1
+    if seccomp is not None and (not nnp or seccomp.uses_notify):
+        if nnp:
+            sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+        fd = seccomp.load()
+        notify_fd = -1 if fd is None else fd
+        seccomp = None
     switch_user(user, caps)
-    if process.get("noNewPrivileges"):
+    if nnp:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     args = list(process.get("args") or [])
     if not args:
         raise RuntimeFailure("process.args must not be empty")
     executable = find_executable(args[0], env)
     os.umask(int(user.get("umask", 0o022)))
-    return PreparedProcess(executable, args, env)
+    return PreparedProcess(executable, args, env, seccomp, notify_fd)
 
 
 def exec_process(prepared: PreparedProcess, preserve_fds: int,
@@ -122,6 +138,15 @@ def exec_process(prepared: PreparedProcess, preserve_fds: int,
 
     If execve fails the error goes to `report` (exec's parent is still waiting) or stderr.
     """
+    if prepared.seccomp is not None:
+        try:
+            prepared.seccomp.load()
+        except RuntimeFailure as e:
+            if report is not None:
+                report.send_error(str(e))
+            else:
+                os.write(2, f"pyrunc: {e}\n".encode())
+            os._exit(1)
     first = 3 + preserve_fds
     if not sc.close_range_cloexec(first):
         for name in os.listdir("/proc/self/fd"):
