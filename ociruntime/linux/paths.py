@@ -31,25 +31,42 @@ def _components(path: str) -> list[str]:
 
 
 def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
-    """mkdir -p `path` inside the root; return an O_PATH fd of the final directory."""
+    """mkdir -p `path` inside the root; return an O_PATH fd of the final directory.
+
+    A dangling symlink on the way is followed the way the kernel would inside the root (an
+    absolute target is taken from the root, `..` stops at it) and the missing directories are
+    made there, so nothing is ever created outside the rootfs.
+    """
+    for _ in range(40):
+        redirected = _mkdir_walk(root_fd, path, mode)
+        if isinstance(redirected, int):
+            return redirected
+        path = redirected
+    raise SyscallError("mkdir", path, errno.ELOOP)
+
+
+def _mkdir_walk(root_fd: int, path: str, mode: int) -> int | str:
+    """One pass of mkdir_all; an fd when done, or the path to retry after a dangling link."""
     parts = _components(path)
     current = os.dup(root_fd)
     done: list[str] = []
     try:
-        for part in parts:
+        for index, part in enumerate(parts):
             done.append(part)
             rel = "/".join(done)
             try:
                 nxt = open_in_root(root_fd, rel, sc.O_PATH | os.O_DIRECTORY)
             except SyscallError as e:
-                if e.errno != errno.ENOENT:
-                    raise
-                if part == "..":
+                if e.errno != errno.ENOENT or part == "..":
                     raise
                 try:
                     os.mkdir(part, mode, dir_fd=current)
                 except FileExistsError:
-                    pass  # raced, or a dangling symlink: the open below decides
+                    target = _dangling_link(current, part)
+                    if target is not None:
+                        base = "" if target.startswith("/") else "/".join(done[:-1])
+                        rest = "/".join(parts[index + 1:])
+                        return "/".join(p for p in (base, target, rest) if p)
                 except OSError as e2:
                     raise SyscallError("mkdir", "/" + rel, e2.errno or 0) from None
                 nxt = open_in_root(root_fd, rel, sc.O_PATH | os.O_DIRECTORY)
@@ -59,6 +76,13 @@ def mkdir_all_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
     except BaseException:
         os.close(current)
         raise
+
+
+def _dangling_link(dir_fd: int, name: str) -> str | None:
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return None
 
 
 def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:

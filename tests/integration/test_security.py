@@ -1,0 +1,196 @@
+"""The container process is exactly as privileged as its config says, and cannot get out."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.privileged
+
+
+def run_in(rt, make_bundle, cid, script, overrides=None, expect=0):
+    proc = rt.run("run", "-b", str(make_bundle(["sh", "-c", script], overrides)), cid)
+    assert proc.returncode == expect, proc.stderr + proc.stdout
+    return proc.stdout
+
+
+def status_of(out: str) -> dict[str, str]:
+    return dict(line.split(":\t", 1) for line in out.splitlines() if ":\t" in line)
+
+
+def test_seccomp_errno_kill_and_args(runtime, make_bundle, cid):
+    def seccomp(c):
+        c["root"]["readonly"] = False
+        c["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                {"names": ["unshare"], "action": "SCMP_ACT_ERRNO"},
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                 "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["not_a_syscall_name"], "action": "SCMP_ACT_ERRNO"},
+            ]}
+    out = run_in(runtime, make_bundle, cid,
+                 "grep -E '^Seccomp' /proc/self/status; mkdir /tmp/d 2>&1; "
+                 "unshare -U true 2>&1; echo done", seccomp)
+    st = status_of(out)
+    assert st["Seccomp"] == "2" and st["Seccomp_filters"] == "1"
+    assert "Permission denied" in out, "mkdir gets errnoRet 13 (EACCES)"
+    assert "Operation not permitted" in out, "default errno is EPERM"
+    assert out.rstrip().endswith("done")
+
+
+def test_seccomp_kill_process(runtime, make_bundle, cid):
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["uname"], "action": "SCMP_ACT_KILL_PROCESS"}]}
+    proc = runtime.run("run", "-b", str(make_bundle(["uname"], seccomp)), cid)
+    assert proc.returncode == 128 + 31, proc.returncode  # SIGSYS
+
+
+def test_seccomp_default_errno_allowlist(runtime, make_bundle, cid):
+    allowed = ["execve", "brk", "mmap", "munmap", "mprotect", "arch_prctl", "set_tid_address",
+               "exit_group", "write", "read", "getpid", "rt_sigaction", "rt_sigprocmask",
+               "close", "fstat", "newfstatat", "openat", "ioctl", "getuid", "geteuid",
+               "getppid", "getcwd", "uname", "prlimit64", "close_range", "fcntl", "dup2",
+               "rt_sigreturn", "set_robust_list", "rseq", "getrandom", "futex", "stat",
+               "exit", "lseek", "readlink", "access", "wait4", "clone", "fork", "vfork",
+               "fstatfs", "statfs", "getdents64", "sched_getaffinity", "capget", "capset",
+               "prctl", "setgroups", "setresuid", "setresgid", "setuid", "setgid", "chdir",
+               "fchdir", "getgid", "getegid", "gettid", "tgkill", "nanosleep", "pipe2",
+               "epoll_pwait", "epoll_ctl", "epoll_create1", "sigaltstack", "madvise",
+               "mlock", "munlock", "sched_yield", "clock_gettime", "write", "pread64",
+               "faccessat2", "dup3", "uname", "socket", "connect", "poll", "select"]
+
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
+                                 "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]}
+    out = run_in(runtime, make_bundle, cid, "echo alive; hostname x 2>&1; echo end", seccomp)
+    assert out.startswith("alive") and "end" in out
+
+
+def test_seccomp_notify_listener(pyrunc, make_bundle, cid, tmp_path):
+    path = str(tmp_path / "listener.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    received: dict = {}
+
+    def listen() -> None:
+        conn, _ = server.accept()
+        msg, anc, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+        received["state"] = json.loads(msg)
+        received["fd"] = struct.unpack("i", anc[0][2][:4])[0]
+        conn.close()
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": path,
+                                 "listenerMetadata": "meta-1",
+                                 "syscalls": [{"names": ["mkdirat", "mkdir"],
+                                               "action": "SCMP_ACT_NOTIFY"}]}
+    try:
+        pyrunc.run("create", "-b", str(make_bundle(["sleep", "5"], seccomp)), cid, check=True)
+        thread.join(5)
+        doc = received["state"]
+        assert doc["fds"] == ["seccompFd"]
+        assert doc["metadata"] == "meta-1"
+        assert doc["state"]["id"] == cid
+        assert doc["pid"] == pyrunc.state(cid)["pid"]
+        assert received["fd"] >= 0
+        os.close(received["fd"])
+    finally:
+        server.close()
+
+
+def test_capabilities_sets(runtime, make_bundle, cid):
+    def caps(c):
+        c["process"]["capabilities"] = {
+            "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+            "effective": ["CAP_CHOWN", "CAP_KILL"],
+            "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"],
+        }
+        c["process"]["noNewPrivileges"] = False
+    out = run_in(runtime, make_bundle, cid, "grep -E '^Cap' /proc/self/status", caps)
+    st = status_of(out)
+    chown, kill, net_raw = 1 << 0, 1 << 5, 1 << 13
+    assert int(st["CapBnd"], 16) == chown | kill | net_raw
+    assert int(st["CapPrm"], 16) & (chown | kill | net_raw) == int(st["CapPrm"], 16)
+    assert int(st["CapInh"], 16) == kill
+    assert int(st["CapAmb"], 16) == kill
+
+
+def test_non_root_user_keeps_only_configured_caps(runtime, make_bundle, cid):
+    def user(c):
+        c["process"]["user"] = {"uid": 1234, "gid": 1234}
+        c["process"]["capabilities"] = {k: ["CAP_NET_BIND_SERVICE"] for k in
+                                        ("bounding", "effective", "permitted", "inheritable",
+                                         "ambient")}
+    out = run_in(runtime, make_bundle, cid, "id -u; grep -E '^CapEff' /proc/self/status", user)
+    lines = out.splitlines()
+    assert lines[0] == "1234"
+    assert int(lines[1].split()[1], 16) == 1 << 10
+
+
+def test_no_host_fds_reach_the_container(runtime, make_bundle, cid, tmp_path):
+    extra = open(tmp_path / "host-file", "w")  # an fd the caller leaks to the runtime
+    try:
+        os.set_inheritable(extra.fileno(), True)
+        bundle = make_bundle(["sh", "-c", "ls /proc/self/fd | wc -l; readlink /proc/1/cwd"])
+        proc = runtime.run("run", "-b", str(bundle), cid, pass_fds=(extra.fileno(),))
+        assert proc.returncode == 0, proc.stderr
+        count, cwd = proc.stdout.split()
+        assert int(count) == 4, "0-2 and ls's own directory fd only"
+        assert cwd == "/"
+    finally:
+        extra.close()
+
+
+def test_mount_destination_symlink_cannot_escape(pyrunc, make_bundle, cid, tmp_path):
+    target = tmp_path / "host-target"
+    target.mkdir()
+
+    def mounts(c):
+        c["mounts"].append({"destination": "/escape/inside", "type": "tmpfs",
+                            "source": "tmpfs", "options": ["size=1k"]})
+    bundle = make_bundle(["stat", "-f", "-c", "%T", "/escape/inside/"], mounts)
+    os.symlink(str(target), bundle / "rootfs" / "escape")  # absolute link out of the rootfs
+    proc = pyrunc.run("run", "-b", str(bundle), cid)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "tmpfs", "the mount lands inside the rootfs, at the link"
+    assert list(target.iterdir()) == [], "nothing may be created outside the rootfs"
+
+
+def test_masks_hold_without_cap_sys_admin(runtime, make_bundle, cid):
+    out = run_in(runtime, make_bundle, cid,
+                 "umount /proc/keys 2>&1; mount -o remount,rw /proc/sys 2>&1; "
+                 "echo 1 > /proc/sys/kernel/panic_on_oops 2>&1; wc -c < /proc/keys")
+    assert out.strip().endswith("0")
+    assert "Operation not permitted" in out or "Permission denied" in out or \
+        "Read-only" in out
+
+
+def test_masked_dev_null_is_the_real_null_device(pyrunc, make_bundle, cid, tmp_path):
+    """CVE-2025-31133 class: masking binds /dev/null; a fake one must be refused."""
+    fake_dev = tmp_path / "fake-dev"
+    fake_dev.mkdir()
+    (fake_dev / "null").write_text("not a device")
+
+    def fake_null(c):
+        c["mounts"] = [m for m in c["mounts"] if not m["destination"].startswith("/dev")]
+        c["mounts"].append({"destination": "/dev", "type": "bind", "source": str(fake_dev),
+                            "options": ["bind"]})
+    bundle = make_bundle(["true"], fake_null)
+    proc = pyrunc.run("run", "-b", str(bundle), cid)
+    assert proc.returncode == 1
+    assert "not the null device" in proc.stderr
