@@ -16,6 +16,19 @@ if TYPE_CHECKING:
 OCI_VERSION_MIN = "1.0.0"
 
 
+def _seccomp() -> dict[str, Any]:
+    from ociruntime.linux import seccomp
+
+    return {
+        "enabled": True,
+        "actions": seccomp.known_actions(),
+        "operators": seccomp.known_operators(),
+        "archs": seccomp.known_archs(),
+        "knownFlags": seccomp.known_flags(),
+        "supportedFlags": seccomp.supported_flags(),
+    }
+
+
 def features() -> dict[str, Any]:
     """The runtime-spec features document. Everything not implemented is reported false."""
     return {
@@ -33,7 +46,7 @@ def features() -> dict[str, Any]:
                 "systemdUser": False,
                 "rdma": False,
             },
-            "seccomp": {"enabled": False},
+            "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

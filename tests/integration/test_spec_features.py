@@ -48,6 +48,10 @@ def test_features_is_clean_json_from_the_tables(pyrunc):
     assert "CAP_SYS_ADMIN" in doc["linux"]["capabilities"]
     assert set(doc["linux"]["namespaces"]) == {"pid", "network", "mount", "ipc", "uts", "user",
                                                "cgroup", "time"}
+    seccomp = doc["linux"]["seccomp"]
+    assert seccomp["enabled"] is True
+    assert "SCMP_ACT_NOTIFY" in seccomp["actions"] and "SCMP_CMP_MASKED_EQ" in seccomp["operators"]
+    assert set(seccomp["supportedFlags"]) <= set(seccomp["knownFlags"])
     for option in doc["mountOptions"]:
         parsed = parse_mount_options([option])
         assert not parsed.data, f"{option} is listed but would be passed as fs data"
