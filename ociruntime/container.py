@@ -78,6 +78,9 @@ def create(opts: CreateOptions, proxy_tty: bool = False
         raise RuntimeFailure("cannot allocate tty if runc will detach without setting "
                              "console socket")
     linux = config.get("linux") or {}
+    from ociruntime.config.preflight import check_host_support
+
+    check_host_support(config)
     state_dir.claim()
     created = utc_now()
     cgroups: CgroupManager | None = None

@@ -127,3 +127,27 @@ def test_cgroup_namespace(runtime, make_bundle, cid):
         c["linux"]["namespaces"].append({"type": "cgroup"})
     out = run_in(runtime, make_bundle, cid, "grep ':memory:' /proc/self/cgroup", cgns)
     assert out.strip().endswith(":/")
+
+
+def test_intel_rdt_refused_clearly(pyrunc, make_bundle, cid):
+    def rdt(c):
+        c["linux"]["intelRdt"] = {"closID": "guaranteed_group", "l3CacheSchema": "L3:0=7f0"}
+    proc = pyrunc.run("create", "-b", str(make_bundle(["true"], rdt)), cid)
+    assert proc.returncode == 1
+    assert "linux.intelRdt" in proc.stderr and "resctrl" in proc.stderr
+    assert cid not in pyrunc.ids()
+
+
+def test_lsm_settings_without_the_lsm(runtime, make_bundle, cid):
+    """No AppArmor or SELinux here: like runc, an AppArmor profile and a mount label are
+    ignored, an SELinux process label is refused."""
+    def apparmor(c):
+        c["process"]["apparmorProfile"] = "docker-default"
+        c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"
+    assert run_in(runtime, make_bundle, cid, "echo ran", apparmor).strip() == "ran"
+
+    def selinux(c):
+        c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    proc = runtime.run("run", "-b", str(make_bundle(["true"], selinux)), cid + "s")
+    assert proc.returncode == 1
+    assert "selinux" in proc.stderr.lower() and "disabled" in proc.stderr
