@@ -138,16 +138,20 @@ def test_intel_rdt_refused_clearly(pyrunc, make_bundle, cid):
     assert cid not in pyrunc.ids()
 
 
-def test_lsm_settings_without_the_lsm(runtime, make_bundle, cid):
-    """No AppArmor or SELinux here: like runc, an AppArmor profile is ignored and an SELinux
-    process label is refused. (pyrunc also ignores linux.mountLabel then; runc 1.1.5 passes it
-    to the kernel as a context= option, which fails.)"""
-    def apparmor(c):
-        c["process"]["apparmorProfile"] = "docker-default"
-    assert run_in(runtime, make_bundle, cid, "echo ran", apparmor).strip() == "ran"
-
+def test_selinux_label_without_selinux_is_refused(runtime, make_bundle, cid):
+    """No SELinux here: like runc, a process label is an error."""
     def selinux(c):
         c["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
-    proc = runtime.run("run", "-b", str(make_bundle(["true"], selinux)), cid + "s")
+    proc = runtime.run("run", "-b", str(make_bundle(["true"], selinux)), cid)
     assert proc.returncode == 1
     assert "selinux" in proc.stderr.lower() and "disabled" in proc.stderr
+
+
+def test_apparmor_and_mount_label_ignored_without_the_lsm(pyrunc, make_bundle, cid):
+    """pyrunc only: runc 1.1.5 writes the profile to /proc/self/attr/exec even with no
+    AppArmor (and fails), and passes mountLabel as a context= option (which fails); the
+    runtime-spec and newer runc ignore both when the LSM is off."""
+    def lsm(c):
+        c["process"]["apparmorProfile"] = "docker-default"
+        c["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"
+    assert run_in(pyrunc, make_bundle, cid, "echo ran", lsm).strip() == "ran"
