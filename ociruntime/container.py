@@ -110,6 +110,11 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             config=config, creator=os.getpid(), creator_start=process_start_time(os.getpid()) or 0)
         state_dir.write(state)
         faults.check("cgroups")
+        resources = linux.get("resources")
+        if resources:
+            from ociruntime.cgroups.resources import apply_resources
+
+            apply_resources(cgroups, resources, initial=True)
         os.mkfifo(state_dir.fifo, 0o622)
         os.chmod(state_dir.fifo, 0o622)
         _chown_to_container_root(state_dir.fifo, linux)

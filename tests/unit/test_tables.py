@@ -116,3 +116,22 @@ def test_cpu_lists():
     assert parse_cpu_list("") == set()
     with pytest.raises(ValueError):
         parse_cpu_list("3-1")
+
+
+def test_v1_v2_conversions():
+    from ociruntime.cgroups.resources import blkio_weight_to_io_weight, shares_to_weight
+
+    assert shares_to_weight(2) == 1 and shares_to_weight(262144) == 10000
+    assert shares_to_weight(1024) == 39
+    assert blkio_weight_to_io_weight(10) == 1 and blkio_weight_to_io_weight(1000) == 10000
+
+
+def test_device_rule_lines_and_program():
+    from ociruntime.cgroups.devices import assemble, effective_rules, rule_line
+
+    assert rule_line({"allow": False, "access": "rwm"}) == "a"
+    assert rule_line({"allow": True, "type": "c", "major": 1, "minor": 3}) == "c 1:3 rwm"
+    assert rule_line({"allow": True, "type": "b", "access": "m"}) == "b *:* m"
+    program = assemble(effective_rules([{"allow": False, "access": "rwm"}]))
+    assert len(program) % 8 == 0
+    assert program[-8:] == bytes([0x95, 0, 0, 0, 0, 0, 0, 0]), "ends with exit"
