@@ -157,6 +157,19 @@ def apply_process_limits(pid: int, process: dict[str, Any]) -> None:
             raise RuntimeFailure(f"write {path}: {e.strerror}") from None
 
 
+def _warn_unknown_capabilities(process: dict[str, Any]) -> None:
+    """Capabilities this kernel does not know are skipped with a warning (runtime-spec 1.1)."""
+    from ociruntime import log
+    from ociruntime.config.known import CAPABILITIES, last_cap
+
+    top = last_cap()
+    for kind, names in (process.get("capabilities") or {}).items():
+        for name in names or []:
+            if CAPABILITIES.get(name, 0) > top:
+                log.warning(f"process.capabilities.{kind}: {name} is unknown to this kernel "
+                            "and skipped")
+
+
 def reap(pid: int) -> None:
     """Kill and wait for a child of ours (we are a subreaper, so orphans are ours too)."""
     try:
@@ -198,6 +211,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
         no_pivot=no_pivot,
         cwd=(config.get("process") or {}).get("cwd") or "/",
     )
+    _warn_unknown_capabilities(config.get("process") or {})
     seccomp = None
     if linux.get("seccomp"):
         from ociruntime.linux.seccomp import build_filter
