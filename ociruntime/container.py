@@ -55,7 +55,7 @@ def write_pid_file(path: str, pid: int) -> None:
 
 def create(opts: CreateOptions, proxy_tty: bool = False
            ) -> tuple[StateDir, ContainerState, int | None]:
-    """Create a container: on success it is `created`, its init blocked on exec.fifo.
+    """Create a container: on success it is `created`, its init waiting on exec.sock.
 
     With a terminal and no console socket (`proxy_tty`, foreground `run`), pyrunc keeps the
     pty master and returns it as the third element.
@@ -115,10 +115,8 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             from ociruntime.cgroups.resources import apply_resources
 
             apply_resources(cgroups, resources, initial=True)
-        os.mkfifo(state_dir.fifo, 0o622)
-        os.chmod(state_dir.fifo, 0o622)
-        _chown_to_container_root(state_dir.fifo, linux)
-        spawned = spawn(config, bundle, rootfs, state_dir.fifo, cgroups,
+        listener = _start_listener(state_dir.start_socket)
+        spawned = spawn(config, bundle, rootfs, listener, cgroups,
                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
                         console=console, container_id=opts.container_id,
                         new_keyring=not opts.no_new_keyring)
@@ -157,21 +155,20 @@ def _asks_for_limits(linux: dict[str, Any]) -> bool:
     return any(bool(v) for v in resources.values())
 
 
-def _chown_to_container_root(path: str, linux: dict[str, Any]) -> None:
-    """Let the container's root (a mapped host id with a user namespace) open the fifo."""
-    if os.geteuid() != 0:
-        return
-    uid = _host_id(linux.get("uidMappings") or [], 0)
-    gid = _host_id(linux.get("gidMappings") or [], 0)
-    if uid or gid:
-        os.chown(path, uid, gid)
+def _start_listener(path: str) -> int:
+    """The socket `start` connects to. The init inherits the listening fd and accepts on it
+    after pivot_root, so waiting for start needs no path, and no /proc, in the container."""
+    import _socket
 
-
-def _host_id(mappings: list[dict[str, int]], container_id: int) -> int:
-    for m in mappings:
-        if m["containerID"] <= container_id < m["containerID"] + m["size"]:
-            return m["hostID"] + container_id - m["containerID"]
-    return 0
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.bind(path)
+        os.chmod(path, 0o600)
+        sock.listen(1)
+    except OSError as e:
+        sock.close()
+        raise RuntimeFailure(f"start socket {path}: {e.strerror}") from None
+    return sock.detach()
 
 
 def _kill_cgroup(cgroups: CgroupManager) -> None:
@@ -213,27 +210,35 @@ def start(root: str, container_id: str) -> None:
 
 
 def release_init(state_dir: StateDir, state: ContainerState) -> None:
-    """Open exec.fifo so the blocked init can go on; wait for its byte; remove the fifo."""
+    """Connect to exec.sock so the waiting init goes on; read its answer (`0`, or `1` and the
+    error of a startContainer hook); remove the socket."""
+    import _socket
+
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    answer = b""
     try:
-        fd = os.open(state_dir.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise RuntimeFailure("cannot start an already running container") from None
-    try:
+        try:
+            sock.connect(state_dir.start_socket)
+        except FileNotFoundError:
+            raise RuntimeFailure("cannot start an already running container") from None
+        except OSError:
+            raise RuntimeFailure("cannot start a container that has stopped") from None
+        try:
+            os.unlink(state_dir.start_socket)
+        except FileNotFoundError:
+            pass
         poller = select.poll()
-        poller.register(fd, select.POLLIN)
+        poller.register(sock.fileno(), select.POLLIN)
         while True:
             if poller.poll(100):
-                answer = os.read(fd, 4096)
-                if answer:
-                    break
+                answer = sock.recv(4096)
+                break
             if not init_alive(state):
-                raise RuntimeFailure("cannot start a container that has stopped")
+                break
     finally:
-        os.close(fd)
-    try:
-        os.unlink(state_dir.fifo)
-    except FileNotFoundError:
-        pass
+        sock.close()
+    if not answer:
+        raise RuntimeFailure("cannot start a container that has stopped")
     if answer[:1] != b"0":
         _wait_dead(state, 5.0)
         raise RuntimeFailure(answer[1:].decode(errors="replace") or "container init failed")

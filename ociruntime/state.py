@@ -3,10 +3,10 @@
 Layout under the state root (``--root``, default /run/pyrunc)::
 
     <root>/<id>/state.json   what create recorded (pid, start time, bundle, cgroups, config)
-    <root>/<id>/exec.fifo    present while the container is `created`; start opens it
+    <root>/<id>/exec.sock    present while the container is `created`; start connects to it
     <root>/<id>/.lock        flock()ed by every command that changes the container
 
-Status is derived, as runc does: init dead (or its pid reused) -> stopped; fifo present ->
+Status is derived, as runc does: init dead (or its pid reused) -> stopped; start socket ->
 created; cgroup frozen -> paused; otherwise running.
 """
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
-FIFO_NAME = "exec.fifo"
+START_SOCKET = "exec.sock"
 LOCK_NAME = ".lock"
 
 _ID_CHARS = frozenset(
@@ -130,8 +130,8 @@ class StateDir:
         self._lock_fd: int | None = None
 
     @property
-    def fifo(self) -> str:
-        return os.path.join(self.path, FIFO_NAME)
+    def start_socket(self) -> str:
+        return os.path.join(self.path, START_SOCKET)
 
     @property
     def state_file(self) -> str:
@@ -238,7 +238,7 @@ def derive_status(state_dir: StateDir, state: ContainerState) -> str:
         return "creating" if start is not None and start == state.creator_start else "stopped"
     if not init_alive(state):
         return "stopped"
-    if os.path.exists(state_dir.fifo):
+    if os.path.exists(state_dir.start_socket):
         return "created"
     if is_frozen(state):
         return "paused"

@@ -4,7 +4,7 @@ Two processes run it. The *bootstrap* (first fork of the runtime) joins or creat
 namespaces — the user namespace first, asking the parent to write its id maps — and forks the
 *init*, which is PID 1 of a new PID namespace. The init builds the rootfs, pivots into it,
 sets up the process (hostname, sysctl, masks, capabilities, user, no_new_privs), tells the parent
-it is ready, then blocks on exec.fifo until `start` and finally execs the user process.
+it is ready, then waits on exec.sock until `start` and finally execs the user process.
 Any exception is sent to the parent as one error message and the process exits.
 """
 
@@ -40,7 +40,7 @@ class InitContext:
     plan: rootfs_mod.RootfsPlan
     new_namespaces: list[str]
     join_fds: dict[str, int]
-    fifo_fd: int
+    start_fd: int
     preserve_fds: int = 0
     seccomp: Any = None
     container_id: str = ""
@@ -200,14 +200,11 @@ def needs_creation_hooks(config: dict[str, Any]) -> bool:
 
 
 def _wait_for_start(ctx: InitContext) -> None:
-    """Block until `pyrunc start` opens exec.fifo, run startContainer hooks, then answer
+    """Wait until `pyrunc start` connects to exec.sock, run startContainer hooks, then answer
     `0` (going) or `1<error>` so that start can report a failing hook."""
-    try:
-        fd = os.open(f"/proc/self/fd/{ctx.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        os.write(2, f"pyrunc: open exec.fifo: {e.strerror}\n".encode())
-        os._exit(1)
-    os.close(ctx.fifo_fd)
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, ctx.start_fd)
+    fd, _ = listener._accept()
+    listener.close()
     try:
         run_hooks(ctx.config, "startContainer", _hook_state(ctx, "created"))
     except RuntimeFailure as e:

@@ -15,7 +15,7 @@ Protocol (container side -> parent, each step answered before the next):
     <------------------------------ HOOKS            (only with creation hooks; after mounts)
     prestart, createRuntime hooks
     HOOKS_DONE ------------------> createContainer hooks, pivot_root, process setup
-    <------------------------------ READY            (init then blocks on exec.fifo)
+    <------------------------------ READY            (init then waits on exec.sock)
 
 Any ERROR message, or EOF, aborts create; the parent then kills what it started, removes the
 cgroups and the state directory.
@@ -182,7 +182,7 @@ def reap(pid: int) -> None:
         pass
 
 
-def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
+def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
           cgroups: CgroupManager, *, no_pivot: bool = False, preserve_fds: int = 0,
           console: _socket.socket | None = None, container_id: str = "",
           new_keyring: bool = True) -> Spawned:
@@ -231,9 +231,8 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
             for fd in [*join_fds.values(), *plan.idmapped.values()]:
                 os.close(fd)
             raise
-    fifo_fd = os.open(fifo, sc.O_PATH | os.O_CLOEXEC)
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
-                      fifo_fd=fifo_fd, preserve_fds=preserve_fds, console=console,
+                      start_fd=start_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
                       seccomp=seccomp,
 )
@@ -247,7 +246,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, fifo: str,
     child_chan.close()
     if console is not None:
         console.close()
-    for fd in (fifo_fd, *join_fds.values(), *plan.idmapped.values()):
+    for fd in (start_fd, *join_fds.values(), *plan.idmapped.values()):
         os.close(fd)
     spawned = Spawned(bootstrap_pid)
     try:

@@ -1,0 +1,1 @@
+collect_ignore = ["fuzz_configs.py", "concurrency.py"]

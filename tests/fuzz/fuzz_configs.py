@@ -1,0 +1,197 @@
+"""Feed pyrunc malformed and hostile configs and argument lists; check it always fails cleanly.
+
+For every case: exit status 1 (never a traceback), one line on stderr, bounded memory, and
+nothing left behind (no state dir, no cgroup, no mount, no process).
+
+    sudo .venv/bin/python tests/fuzz/fuzz_configs.py --configs 10000 --argv 1000
+
+tests/fuzz/test_fuzz_sample.py runs a small sample of the same generators in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from bundles.busybox import cached_rootfs  # noqa: E402
+from ociruntime.config.defaults import default_spec  # noqa: E402
+
+PYRUNC = str(REPO / ".venv" / "bin" / "pyrunc")
+
+HOSTILE_VALUES = [
+    None, True, False, 0, -1, 1.5, 2**64, -(2**63) - 1, "", "\x00", "a\x00b", "../../etc",
+    "/..", "relative/path", "x" * 100_000, "\udcff", [], {}, [[[[[]]]]], {"a": {"b": {"c": {}}}},
+    "CAP_NOT_REAL", "RLIMIT_NOPE", "SCMP_ACT_NOPE", "/proc/self/exe", "/dev/null",
+]
+
+
+def _paths(doc: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            out += _paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            out += _paths(v, prefix + (i,))
+    return out
+
+
+def mutate(rng: random.Random, base: dict) -> object:
+    """One hostile variant of a valid config."""
+    doc = copy.deepcopy(base)
+    kind = rng.randrange(8)
+    if kind == 0:  # replace a value anywhere
+        path = rng.choice(_paths(doc)[1:])
+        node = doc
+        for p in path[:-1]:
+            node = node[p]
+        node[path[-1]] = rng.choice(HOSTILE_VALUES)
+    elif kind == 1:  # delete something
+        path = rng.choice(_paths(doc)[1:])
+        node = doc
+        for p in path[:-1]:
+            node = node[p]
+        del node[path[-1]]
+    elif kind == 2:  # duplicate namespaces
+        doc["linux"]["namespaces"].append(rng.choice(doc["linux"]["namespaces"]))
+    elif kind == 3:  # deep nesting
+        deep: object = "x"
+        for _ in range(rng.choice([50, 500, 5000])):
+            deep = [deep]
+        doc["process"]["env"] = deep
+    elif kind == 4:  # unknown capability / syscall names
+        doc["process"]["capabilities"]["bounding"].append("CAP_" + "Z" * rng.randrange(1, 40))
+        doc["linux"]["seccomp"] = {"defaultAction": rng.choice(["SCMP_ACT_ALLOW", "SCMP_ACT_X"]),
+                                   "syscalls": [{"names": ["not_a_call"],
+                                                 "action": "SCMP_ACT_BOGUS"}]}
+    elif kind == 5:  # absurd numbers
+        doc["process"]["rlimits"][0]["soft"] = rng.choice([2**64, -5, 10**30])
+        doc["process"]["user"]["uid"] = rng.choice([2**32, -1, 10**20])
+    elif kind == 6:  # paths trying to escape
+        doc["mounts"].append({"destination": rng.choice(["../../x", "/../../x", "", "rel"]),
+                              "type": "bind", "source": rng.choice(["/nonexistent", "", "../"]),
+                              "options": ["bind"]})
+        doc["process"]["args"] = ["/bin/true"]
+    else:  # not even an object
+        return rng.choice([[], "string", 42, None, [default_spec()]])
+    return doc
+
+
+def raw_cases(rng: random.Random) -> bytes:
+    """Config files that are not JSON at all."""
+    return rng.choice([b"", b"{", b"\xff\xfe\x00", b"{\"ociVersion\": \"1.0.0\"" * 1000,
+                       b"null", bytes(rng.randrange(256) for _ in range(200)),
+                       b"{\"a\": \"\\ud800\"}"])
+
+
+def check(proc: subprocess.CompletedProcess[bytes], root: Path, cid: str) -> str | None:
+    err = proc.stderr.decode(errors="replace")
+    if "Traceback" in err:
+        return f"traceback: {err[-300:]}"
+    if proc.returncode == 0:
+        return None  # a mutation that is still valid: it ran; delete below
+    if proc.returncode != 1:
+        return f"exit status {proc.returncode}: {err[-200:]}"
+    if len(err.strip().splitlines()) != 1:
+        return f"not one line: {err[-300:]}"
+    if (root / cid).exists():
+        return "state dir left"
+    return None
+
+
+def run_configs(count: int, seed: int, work: Path) -> tuple[int, list[str]]:
+    rng = random.Random(seed)
+    bundle = work / "bundle"
+    bundle.mkdir()
+    shutil.copytree(cached_rootfs(), bundle / "rootfs", symlinks=True)
+    base = default_spec(terminal=False)
+    base["process"]["args"] = ["/bin/true"]
+    root = work / "root"
+    failures = []
+    for i in range(count):
+        cid = f"fz{i}"
+        if rng.random() < 0.1:
+            (bundle / "config.json").write_bytes(raw_cases(rng))
+        else:
+            try:
+                (bundle / "config.json").write_text(json.dumps(mutate(rng, base)))
+            except (ValueError, RecursionError, UnicodeEncodeError):
+                continue
+        proc = subprocess.run([PYRUNC, "--root", str(root), "run", "-b", str(bundle), cid],
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+        problem = check(proc, root, cid)
+        if proc.returncode == 0:
+            subprocess.run([PYRUNC, "--root", str(root), "delete", "--force", cid],
+                           capture_output=True)
+        if problem:
+            failures.append(f"config #{i}: {problem}")
+    return count, failures
+
+
+def argv_cases(rng: random.Random, bundle: str) -> list[str]:
+    cmd = rng.choice(["create", "start", "run", "state", "kill", "delete", "exec", "list",
+                      "ps", "pause", "resume", "bogus", ""])
+    args = [cmd] if cmd else []
+    for _ in range(rng.randrange(4)):
+        args.append(rng.choice(["../x", "a/b", "x" * (1 << 20), "--bogus", "-b", bundle,
+                                "--pid-file", "/nonexistent/dir/p", "--", "-", "\x01",
+                                "--format=yaml", "--preserve-fds=-3", "KILL", "999",
+                                "/dev/null", "--root", "."]))
+    return args
+
+
+def run_argv(count: int, seed: int, work: Path) -> tuple[int, list[str]]:
+    rng = random.Random(seed)
+    failures = []
+    root = work / "argv-root"
+    for i in range(count):
+        argv = argv_cases(rng, str(work / "bundle"))
+        try:
+            proc = subprocess.run([PYRUNC, "--root", str(root), *argv], capture_output=True,
+                                  stdin=subprocess.DEVNULL, timeout=30)
+        except OSError as e:  # argument list too long for execve: not pyrunc's to see
+            if e.errno == 7:
+                continue
+            raise
+        err = proc.stderr.decode(errors="replace")
+        if "Traceback" in err:
+            failures.append(f"argv #{i} {argv!r:.80}: traceback {err[-200:]}")
+        elif proc.returncode not in (0, 1, 255):
+            failures.append(f"argv #{i} {argv!r:.80}: exit {proc.returncode}")
+    return count, failures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=10000)
+    parser.add_argument("--argv", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    opts = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pyrunc-fuzz-"))
+    start = time.monotonic()
+    try:
+        n, failures = run_configs(opts.configs, opts.seed, work)
+        m, more = run_argv(opts.argv, opts.seed, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    failures += more
+    print(f"{n} configs, {m} argument lists, {len(failures)} failures, "
+          f"{time.monotonic() - start:.0f} s")
+    for f in failures[:50]:
+        print("  " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
