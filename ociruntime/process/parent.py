@@ -58,6 +58,13 @@ class Spawned:
     init_pid: int = 0
     bootstrap_reaped: bool = False
 
+    def kill_all(self) -> None:
+        """Undo the spawn: kill and reap the init and (if still ours) the bootstrap."""
+        if self.init_pid:
+            reap(self.init_pid)
+        if not self.bootstrap_reaped:
+            reap(self.bootstrap_pid)
+
 
 def _namespace_plan(linux: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     new: list[str] = []
@@ -254,10 +261,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
         _serve(parent_chan, spawned, config, cgroups, linux, ctx)
         return spawned
     except BaseException:
-        if spawned.init_pid:
-            reap(spawned.init_pid)
-        if not spawned.bootstrap_reaped:
-            reap(bootstrap_pid)
+        spawned.kill_all()
         raise
     finally:
         parent_chan.close()

@@ -20,7 +20,7 @@ from ociruntime.linux.process_attrs import apply_before_exec
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.init import describe_error
-from ociruntime.process.parent import Spawned, apply_process_limits, reap
+from ociruntime.process.parent import Spawned, apply_process_limits
 from ociruntime.process.user_process import exec_process, setup_process
 from ociruntime.record import record
 
@@ -115,10 +115,7 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
                 os.close(int(msg["fd"]))
             parent_chan.send(ch.HOOKS_DONE)
     except BaseException:
-        if spawned.init_pid:
-            reap(spawned.init_pid)
-        if not spawned.bootstrap_reaped:
-            reap(bootstrap_pid)
+        spawned.kill_all()
         raise
     finally:
         parent_chan.close()

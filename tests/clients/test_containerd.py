@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
-import struct
-import termios
 import time
 
 import pytest
 
 from tests.clients.conftest import PYRUNC
+from tests.helpers import drive_pty
 
 pytestmark = pytest.mark.privileged
 
@@ -67,35 +64,8 @@ def test_sigterm_exit_status(containerd, name):
         containerd.cleanup(name)
 
 
-def _drive(argv: list[str], send: bytes) -> tuple[bytes, int]:
-    pid, fd = pty.fork()
-    if pid == 0:
-        import fcntl
-
-        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
-        os.execvp(argv[0], argv)
-    out, sent = b"", False
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            out += data
-        if not sent and b"ready" in out:
-            os.write(fd, send)
-            sent = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return out, os.waitstatus_to_exitcode(status)
-
-
 def test_run_t(containerd, name):
-    out, code = _drive(["ctr", "--address", containerd.address, "-n", "pyrunc-test", "run", "-t",
+    out, code = drive_pty(["ctr", "--address", containerd.address, "-n", "pyrunc-test", "run", "-t",
                         "--rm", "--runc-binary", PYRUNC,
                         "localhost/pyrunc/busybox:latest", name, "sh", "-c",
                         "tty; echo ready; read x; echo got:$x; exit 6"], b"typed\r")
@@ -106,7 +76,7 @@ def test_run_t(containerd, name):
 def test_task_exec_t(containerd, name):
     containerd.run(name, "sleep", "300", flags=("-d",), check=True)
     try:
-        out, code = _drive(["ctr", "--address", containerd.address, "-n", "pyrunc-test", "task",
+        out, code = drive_pty(["ctr", "--address", containerd.address, "-n", "pyrunc-test", "task",
                             "exec", "-t", "--exec-id", "t1", name, "sh", "-c",
                             "tty; echo ready; read x; echo got:$x; exit 5"], b"abc\r")
         assert code == 5

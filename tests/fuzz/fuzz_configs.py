@@ -26,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from bundles.busybox import cached_rootfs  # noqa: E402
 from ociruntime.config.defaults import default_spec  # noqa: E402
+from tests.helpers import json_paths  # noqa: E402
 
 PYRUNC = str(REPO / ".venv" / "bin" / "pyrunc")
 
@@ -36,29 +37,18 @@ HOSTILE_VALUES = [
 ]
 
 
-def _paths(doc: object, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 def mutate(rng: random.Random, base: dict) -> object:
     """One hostile variant of a valid config."""
     doc = copy.deepcopy(base)
     kind = rng.randrange(8)
     if kind == 0:  # replace a value anywhere
-        path = rng.choice(_paths(doc)[1:])
+        path = rng.choice(json_paths(doc)[1:])
         node = doc
         for p in path[:-1]:
             node = node[p]
         node[path[-1]] = rng.choice(HOSTILE_VALUES)
     elif kind == 1:  # delete something
-        path = rng.choice(_paths(doc)[1:])
+        path = rng.choice(json_paths(doc)[1:])
         node = doc
         for p in path[:-1]:
             node = node[p]

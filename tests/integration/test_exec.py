@@ -5,17 +5,16 @@ from __future__ import annotations
 import array
 import json
 import os
-import pty
 import select
 import socket
-import struct
 import subprocess
-import termios
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from tests.helpers import drive_pty
 
 pytestmark = pytest.mark.privileged
 
@@ -187,38 +186,10 @@ def test_exec_tty_with_console_socket(runtime, make_bundle, cid, tmp_path):
         console.close()
 
 
-def _drive_pty(argv: list[str], send: bytes, rows: int = 40, cols: int = 120) -> tuple[bytes, int]:
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(argv[0], argv)
-    import fcntl
-
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-    out = b""
-    sent = False
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            out += data
-        if not sent and b"ready" in out:
-            os.write(fd, send)
-            sent = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return out, os.waitstatus_to_exitcode(status)
-
-
 def test_run_t_from_a_terminal(pyrunc, make_bundle, cid):
     bundle = make_bundle(["sh", "-c", "stty size; echo ready; read x; echo got:$x; exit 6"],
                          terminal=True)
-    out, code = _drive_pty([*pyrunc.argv, "--root", str(pyrunc.root), "run", "-b",
+    out, code = drive_pty([*pyrunc.argv, "--root", str(pyrunc.root), "run", "-b",
                             str(bundle), cid], b"abc\r")
     assert code == 6
     assert b"40 120" in out and b"got:abc" in out
@@ -226,7 +197,7 @@ def test_run_t_from_a_terminal(pyrunc, make_bundle, cid):
 
 def test_exec_t_from_a_terminal(pyrunc, make_bundle, cid):
     started(pyrunc, make_bundle, cid)
-    out, code = _drive_pty([*pyrunc.argv, "--root", str(pyrunc.root), "exec", "-t", cid, "sh",
+    out, code = drive_pty([*pyrunc.argv, "--root", str(pyrunc.root), "exec", "-t", cid, "sh",
                             "-c", "tty; echo ready; read x; echo got:$x; exit 4"], b"xyz\r")
     assert code == 4
     assert b"/dev/pts/" in out and b"got:xyz" in out

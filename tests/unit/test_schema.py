@@ -16,6 +16,7 @@ from ociruntime.config.defaults import default_spec
 from ociruntime.config.schema_compiler import SCHEMA, compile_schema
 from ociruntime.config.validate import check_semantics, validate_config, validate_process
 from ociruntime.errors import ConfigError
+from tests.helpers import json_paths
 
 SCHEMA_DOC = json.loads(SCHEMA.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA_DOC)
@@ -224,22 +225,11 @@ json_value = st.recursive(json_leaf, lambda inner: st.one_of(
     max_leaves=10)
 
 
-def _paths(doc: object, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, prefix + (k,))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, prefix + (i,))
-    return out
-
-
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(GOOD), data=st.data())
 def test_checker_agrees_with_jsonschema(base, data):
     doc = copy.deepcopy(base)
-    paths = _paths(doc)[1:]
+    paths = json_paths(doc)[1:]
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(paths))
         node = doc
