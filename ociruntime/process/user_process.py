@@ -53,6 +53,8 @@ def find_executable(name: str, env: dict[str, str]) -> str:
     if "/" in name:
         if not os.path.exists(name):
             raise RuntimeFailure(f'exec: "{name}": stat {name}: no such file or directory')
+        if os.path.isdir(name) or not os.access(name, os.X_OK):
+            raise RuntimeFailure(f'exec: "{name}": permission denied')
         return name
     for directory in env.get("PATH", DEFAULT_PATH).split(":"):
         candidate = os.path.join(directory or ".", name)

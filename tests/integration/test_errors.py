@@ -116,3 +116,38 @@ def test_injected_failure_at_every_phase_leaves_nothing(pyrunc, make_bundle, cid
                       env={"PYRUNC_TEST_FAULT": point})
     assert_failed_cleanly(proc, pyrunc, cid)
     assert f"injected fault at {point}" in proc.stderr
+
+
+def test_non_executable_command_fails_at_create(runtime, make_bundle, cid):
+    bundle = make_bundle(["/etc/passwd"])
+    proc = runtime.run("create", "-b", str(bundle), cid)
+    assert_failed_cleanly(proc, runtime, cid)
+    assert "permission denied" in proc.stderr.lower()
+
+
+def test_cgroup_write_rejected_is_cleaned_up(runtime, make_bundle, cid):
+    def bad(c):
+        c["linux"]["resources"] = {"cpu": {"cpus": "99-100"}}
+    proc = runtime.run("create", "-b", str(make_bundle(["true"], bad)), cid)
+    assert_failed_cleanly(proc, runtime, cid)
+    if runtime.name == "pyrunc":
+        assert "cpuset.cpus=99-100" in proc.stderr
+
+
+def test_refused_id_mapping_is_cleaned_up(runtime, make_bundle, cid):
+    def userns(c):
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 10},
+                                     {"containerID": 5, "hostID": 200000, "size": 10}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 10}]
+    proc = runtime.run("create", "-b", str(make_bundle(["true"], userns)), cid)
+    assert_failed_cleanly(proc, runtime, cid)
+
+
+def test_unsupported_seccomp_flag_is_cleaned_up(pyrunc, make_bundle, cid):
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                 "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}
+    proc = pyrunc.run("create", "-b", str(make_bundle(["true"], seccomp)), cid)
+    assert_failed_cleanly(proc, pyrunc, cid)
+    assert "WAIT_KILLABLE_RECV" in proc.stderr

@@ -8,10 +8,13 @@ import re
 import signal
 import subprocess
 import time
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 pytestmark = pytest.mark.privileged
+SPEC = Path(__file__).resolve().parents[2] / "spec"
 
 SLEEPER = ["sleep", "300"]
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -61,7 +64,8 @@ def test_state_output_is_pure_json(runtime, make_bundle, cid):
     runtime.run("create", "-b", str(make_bundle(SLEEPER)), cid, check=True)
     proc = runtime.run("state", cid, check=True)
     assert proc.stderr == ""
-    json.loads(proc.stdout)
+    schema = json.loads((SPEC / "state-schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(json.loads(proc.stdout))
 
 
 def test_run_prints_output_and_returns_exit_code(runtime, make_bundle, cid):

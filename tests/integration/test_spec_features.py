@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from bundles.busybox import cached_rootfs
@@ -38,10 +40,20 @@ def test_spec_rootless_validates(pyrunc, tmp_path):
     assert {"type": "user"} in config["linux"]["namespaces"]
 
 
+SPEC = Path(__file__).resolve().parents[2] / "spec"
+
+
 def test_features_is_clean_json_from_the_tables(pyrunc):
     proc = pyrunc.run("features", check=True)
     assert proc.stderr == ""
     doc = json.loads(proc.stdout)
+    schema = json.loads((SPEC / "features-schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    from ociruntime.config.known import CAPABILITIES
+    from ociruntime.linux.seccomp import ACTIONS
+
+    assert doc["linux"]["capabilities"] == list(CAPABILITIES), "same table as the parser"
+    assert doc["linux"]["seccomp"]["actions"] == list(ACTIONS)
     assert doc["ociVersionMin"] == "1.0.0"
     assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer",
                                  "startContainer", "poststart", "poststop"}
