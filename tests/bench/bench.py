@@ -2,7 +2,9 @@
 
 Not a test (timing never decides pass/fail): it prints medians and the pyrunc/runc ratio.
 
-    sudo .venv/bin/python tests/bench/bench.py [--runs 30] [--pyrunc PATH] [--runc PATH]
+    .venv/bin/python tests/bench/bench.py [--runs 30] [--pyrunc PATH] [--runc PATH] [--only a,b]
+
+As root. Each runtime gets its own --root temp dir; container ids are unique.
 
 Each scenario alternates the two runtimes run by run, so both see the same machine state:
   run        `run` of /bin/true (default config, no terminal)
@@ -114,8 +116,10 @@ def main() -> None:
     parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     opts = parser.parse_args()
-    if not Path(opts.runc).exists():
-        subprocess.run(["apt-get", "install", "-y", "-qq", "runc"], check=True)
+    for binary in (opts.pyrunc, opts.runc):
+        if not shutil.which(binary):
+            raise SystemExit(f"{binary}: not found (runc: apt-get install runc; pyrunc: "
+                             ".ci/setup makes .venv/bin/pyrunc)")
     work = Path(tempfile.mkdtemp(prefix="pyrunc-bench-"))
     try:
         bundle = build(work / "bundle", args=["/bin/true"])
@@ -159,7 +163,9 @@ def main() -> None:
             for rt in runtimes:
                 for cid in created[rt.name]:
                     rt.call("delete", "--force", cid, check=False)
-        if want("rss"):
+        if want("rss") and not Path("/usr/bin/time").exists():
+            print("rss       skipped: /usr/bin/time is missing (apt-get install time)")
+        elif want("rss"):
             report("rss", alternate(runtimes, max(5, opts.runs // 3),
                                     lambda rt: peak_rss_of_create(rt, sleeper)),
                    unit="KiB", scale=1.0)
@@ -176,7 +182,7 @@ def main() -> None:
             report("scale", alternate(runtimes, 3, scale), unit="s", scale=1.0)
     finally:
         for rt_root in work.glob("*-root"):
-            for state in rt_root.iterdir():
+            for state in (rt_root.iterdir() if rt_root.is_dir() else ()):
                 for binary in (opts.pyrunc, opts.runc):
                     subprocess.run([binary, "--root", str(rt_root), "delete", "--force",
                                     state.name], capture_output=True)
