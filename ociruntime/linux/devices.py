@@ -89,9 +89,6 @@ def create_symlinks(root_fd: int, links: list[tuple[str, str]]) -> None:
 
 def setup_dev(root_fd: int, devices: list[dict[str, Any]], bind_only: bool) -> None:
     """Default devices, config devices, /dev/ptmx and the /dev/fd-style symlinks."""
-    seen = set()
-    for dev in [*DEFAULT_DEVICES, *devices]:
-        seen.add(dev["path"])
     for dev in DEFAULT_DEVICES:
         if not any(d["path"] == dev["path"] for d in devices):
             create_device(root_fd, dev, bind_only)
