@@ -220,7 +220,9 @@ def release_init(state_dir: StateDir, state: ContainerState) -> None:
         try:
             sock.connect(state_dir.start_socket)
         except FileNotFoundError:
-            raise RuntimeFailure("cannot start an already running container") from None
+            raise RuntimeFailure(f"cannot start container {state.id}: its start socket "
+                                 f"{state_dir.start_socket} is missing (delete --force it)"
+                                 ) from None
         except OSError:
             raise RuntimeFailure("cannot start a container that has stopped") from None
         try:

@@ -227,6 +227,15 @@ def is_frozen(state: ContainerState) -> bool:
     return False
 
 
+def _still_waiting(pid: int) -> bool:
+    """True when the init has not exec'd yet (it names itself pyrunc-init until then)."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read().strip() == b"pyrunc-init"
+    except OSError:
+        return False
+
+
 def derive_status(state_dir: StateDir, state: ContainerState) -> str:
     """creating / created / running / paused / stopped, derived from the live system.
 
@@ -238,7 +247,7 @@ def derive_status(state_dir: StateDir, state: ContainerState) -> str:
         return "creating" if start is not None and start == state.creator_start else "stopped"
     if not init_alive(state):
         return "stopped"
-    if os.path.exists(state_dir.start_socket):
+    if os.path.exists(state_dir.start_socket) or _still_waiting(state.pid):
         return "created"
     if is_frozen(state):
         return "paused"

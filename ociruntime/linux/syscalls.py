@@ -70,6 +70,7 @@ O_PATH = getattr(os, "O_PATH", 0o10000000)
 
 # prctl
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_READ = 23
@@ -225,3 +226,9 @@ def mount_setattr(fd: int, attr_set: int, attr_clear: int, recursive: bool, show
     if _libc.syscall(_NR["mount_setattr"], fd, b"", flags, ctypes.byref(attr),
                      ctypes.sizeof(attr)) != 0:
         raise _fail("mount_setattr", shown)
+
+
+def set_name(name: bytes) -> None:
+    """prctl(PR_SET_NAME): the comm shown in /proc/PID/comm (16 bytes at most)."""
+    buf = ctypes.create_string_buffer(name[:15])
+    _libc.prctl(PR_SET_NAME, ctypes.addressof(buf), 0, 0, 0)

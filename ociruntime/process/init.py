@@ -143,8 +143,12 @@ def _write_sysctl(sysctl: dict[str, str]) -> None:
             raise RuntimeFailure(f"sysctl {key}={value}: {path}: {e.strerror}") from None
 
 
+INIT_COMM = b"pyrunc-init"
+
+
 def _init(ctx: InitContext, chan: Channel) -> None:
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    sc.set_name(INIT_COMM)
     os.setsid()
     faults.check("init")
     if ctx.new_keyring:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -151,3 +152,20 @@ def test_unsupported_seccomp_flag_is_cleaned_up(pyrunc, make_bundle, cid):
     proc = pyrunc.run("create", "-b", str(make_bundle(["true"], seccomp)), cid)
     assert_failed_cleanly(proc, pyrunc, cid)
     assert "WAIT_KILLABLE_RECV" in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge", "dangling-link"])
+def test_odd_config_files(pyrunc, make_bundle, cid, kind):
+    bundle = make_bundle()
+    config = bundle / "config.json"
+    config.unlink()
+    if kind == "fifo":
+        os.mkfifo(config)
+    elif kind == "huge":
+        with open(config, "wb") as f:
+            f.truncate(100 << 20)
+    else:
+        os.symlink("/nonexistent/config.json", config)
+    proc = pyrunc.run("create", "-b", str(bundle), cid, timeout=10)
+    assert_failed_cleanly(proc, pyrunc, cid)
+    assert "config.json" in proc.stderr

@@ -91,3 +91,21 @@ def test_concurrent_creates_of_one_id_have_one_winner(pyrunc, make_bundle, cid):
     assert codes.count(0) == 1, codes
     assert pyrunc.state(cid)["status"] == "created"
     pyrunc.run("delete", "--force", cid, check=True)
+
+
+def test_missing_start_socket_is_detected(pyrunc, make_bundle, cid):
+    pyrunc.run("create", "-b", str(make_bundle(["sleep", "30"])), cid, check=True)
+    (pyrunc.root / cid / "exec.sock").unlink()
+    assert pyrunc.state(cid)["status"] == "created", "the init still waits: still created"
+    proc = pyrunc.run("start", cid)
+    assert proc.returncode == 1
+    assert "start socket" in proc.stderr and "missing" in proc.stderr
+    pyrunc.run("delete", "--force", cid, check=True)
+    assert not (pyrunc.root / cid).exists()
+
+
+def test_annotations_reach_state(pyrunc, make_bundle, cid):
+    def annotate(c):
+        c["annotations"] = {"org.example/owner": "tests"}
+    pyrunc.run("create", "-b", str(make_bundle(["true"], annotate)), cid, check=True)
+    assert pyrunc.state(cid)["annotations"] == {"org.example/owner": "tests"}
