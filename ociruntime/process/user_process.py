@@ -51,7 +51,7 @@ def home_of(uid: int) -> str:
 def find_executable(name: str, env: dict[str, str]) -> str:
     """Resolve args[0] like execvp on the process's PATH; runc's error texts when missing."""
     if "/" in name:
-        if not os.path.exists(name):
+        if not os.path.exists(os.path.realpath(name)):  # realpath: /proc/self/exe and kin
             raise RuntimeFailure(f'exec: "{name}": stat {name}: no such file or directory')
         if os.path.isdir(name) or not os.access(name, os.X_OK):
             raise RuntimeFailure(f'exec: "{name}": permission denied')

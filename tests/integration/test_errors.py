@@ -169,3 +169,10 @@ def test_odd_config_files(pyrunc, make_bundle, cid, kind):
     proc = pyrunc.run("create", "-b", str(bundle), cid, timeout=10)
     assert_failed_cleanly(proc, pyrunc, cid)
     assert "config.json" in proc.stderr
+
+
+@pytest.mark.parametrize("command", ["/dev/null", "../../etc", "/proc/self/exe"])
+def test_commands_found_by_fuzzing_fail_at_create(pyrunc, make_bundle, cid, command):
+    """Each once got past create and failed only at exec (126/127) in the fuzz run."""
+    proc = pyrunc.run("run", "-b", str(make_bundle([command])), cid)
+    assert_failed_cleanly(proc, pyrunc, cid)
