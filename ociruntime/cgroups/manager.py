@@ -37,9 +37,13 @@ def resolve_relative_path(cgroups_path: str | None, container_id: str) -> str | 
 class CgroupManager:
     """The container's cgroup directories, keyed by hierarchy key ('' = unified)."""
 
-    def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
+    def __init__(self, paths: dict[str, str], created: list[str] | None = None,
+                 shared_parent: bool = False) -> None:
         self.paths = paths
         self.created = created or []
+        # the default /pyrunc/<id>: /pyrunc is pyrunc's own and is removed when it empties,
+        # whichever container made it
+        self.shared_parent = shared_parent
 
     @classmethod
     def for_config(cls, cgroups_path: str | None, container_id: str) -> CgroupManager:
@@ -65,7 +69,7 @@ class CgroupManager:
                 raise RuntimeFailure(
                     f"invalid cgroupsPath {cgroups_path!r}: escapes {h.mountpoint}")
             paths[h.key] = full
-        return cls(paths)
+        return cls(paths, shared_parent=not cgroups_path)
 
     @classmethod
     def from_state(cls, stored: dict[str, str]) -> CgroupManager:
@@ -84,6 +88,9 @@ class CgroupManager:
             self._mkdir_all(path)
             if "cpuset" in key.split(","):
                 _inherit_cpuset(path)
+            parent = os.path.dirname(path)
+            if self.shared_parent and parent not in self.created:
+                self.created.insert(0, parent)
 
     def _mkdir_all(self, path: str) -> None:
         missing: list[str] = []

@@ -228,3 +228,15 @@ def test_json_log_gets_the_error_line(runtime, tmp_path):
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     errors = [line for line in lines if line["level"] == "error"]
     assert errors and "does not exist" in errors[-1]["msg"]
+
+
+def test_shared_default_parent_cgroup_is_removed(pyrunc, make_bundle, cid):
+    """/pyrunc is made by whichever container comes first; the last one out removes it."""
+    bundle = make_bundle(SLEEPER)
+    first, second = cid + "a", cid + "b"
+    pyrunc.run("run", "-d", "-b", str(bundle), first, check=True)
+    pyrunc.run("run", "-d", "-b", str(bundle), second, check=True)
+    pyrunc.run("delete", "--force", first, check=True)
+    assert os.path.isdir("/sys/fs/cgroup/memory/pyrunc")
+    pyrunc.run("delete", "--force", second, check=True)
+    assert not os.path.exists("/sys/fs/cgroup/memory/pyrunc")
