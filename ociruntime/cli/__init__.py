@@ -126,6 +126,9 @@ def cmd_list(args: Args) -> int:
 
 
 def cmd_exec(args: Args) -> int:
+    from ociruntime.cgroups import warmup
+
+    warmup.start()
     from ociruntime import container
 
     opts = container.ExecOptions(

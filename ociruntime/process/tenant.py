@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 
+from ociruntime.cgroups import warmup
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
@@ -76,6 +77,7 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
     ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp)
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    warmup.stop()  # fork with no other thread running
     bootstrap_pid = os.fork()
     if bootstrap_pid == 0:
         parent_chan.close()
