@@ -129,6 +129,63 @@ def run_configs(count: int, seed: int, work: Path) -> tuple[int, list[str]]:
     return count, failures
 
 
+def run_hypothesis(count: int, work: Path, progress: Path | None = None) -> tuple[int, list[str]]:
+    """The same property, with hypothesis drawing the hostile values and where they go."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                     st.text(max_size=40), st.sampled_from(HOSTILE_VALUES))
+    value = st.recursive(leaf, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
+        max_leaves=12)
+    bundle = work / "hbundle"
+    bundle.mkdir()
+    shutil.copytree(cached_rootfs(), bundle / "rootfs", symlinks=True)
+    base = default_spec(terminal=False)
+    base["process"]["args"] = ["/bin/true"]
+    root = work / "hroot"
+    failures: list[str] = []
+    done = [0]
+
+    @settings(max_examples=count, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(data=st.data())
+    def one(data: st.DataObject) -> None:
+        doc: object = copy.deepcopy(base)
+        if data.draw(st.integers(0, 19)) == 0:
+            doc = data.draw(value)
+        else:
+            for _ in range(data.draw(st.integers(1, 4))):
+                path = data.draw(st.sampled_from(json_paths(doc)[1:]))
+                node = doc
+                try:
+                    for p in path[:-1]:
+                        node = node[p]  # type: ignore[index]
+                    node[path[-1]] = data.draw(value)  # type: ignore[index]
+                except (KeyError, IndexError, TypeError):
+                    continue
+        cid = f"hy{done[0]}"
+        done[0] += 1
+        try:
+            (bundle / "config.json").write_text(json.dumps(doc))
+        except (ValueError, UnicodeEncodeError):
+            return
+        proc = subprocess.run([PYRUNC, "--root", str(root), "run", "-b", str(bundle), cid],
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+        problem = check(proc, root, cid)
+        if proc.returncode == 0:
+            subprocess.run([PYRUNC, "--root", str(root), "delete", "--force", cid],
+                           capture_output=True)
+        if problem:
+            failures.append(f"hypothesis #{done[0]}: {problem}")
+        if progress is not None and done[0] % 250 == 0:
+            progress.write_text(f"{done[0]} done, {len(failures)} failures\n")
+
+    one()
+    return done[0], failures
+
+
 def argv_cases(rng: random.Random, bundle: str) -> list[str]:
     cmd = rng.choice(["create", "start", "run", "state", "kill", "delete", "exec", "list",
                       "ps", "pause", "resume", "bogus", ""])
@@ -167,11 +224,17 @@ def main() -> int:
     parser.add_argument("--configs", type=int, default=10000)
     parser.add_argument("--argv", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--engine", choices=["random", "hypothesis"], default="random",
+                        help="who draws the config mutations")
+    parser.add_argument("--progress", type=Path, default=None, help="file for progress lines")
     opts = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pyrunc-fuzz-"))
     start = time.monotonic()
     try:
-        n, failures = run_configs(opts.configs, opts.seed, work)
+        if opts.engine == "hypothesis":
+            n, failures = run_hypothesis(opts.configs, work, opts.progress)
+        else:
+            n, failures = run_configs(opts.configs, opts.seed, work)
         m, more = run_argv(opts.argv, opts.seed, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
