@@ -239,4 +239,8 @@ def test_shared_default_parent_cgroup_is_removed(pyrunc, make_bundle, cid):
     pyrunc.run("delete", "--force", first, check=True)
     assert os.path.isdir("/sys/fs/cgroup/memory/pyrunc")
     pyrunc.run("delete", "--force", second, check=True)
-    assert not os.path.exists("/sys/fs/cgroup/memory/pyrunc")
+    parent = "/sys/fs/cgroup/memory/pyrunc"
+    others = [d for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))] \
+        if os.path.exists(parent) else []
+    assert not os.path.exists(parent) or others, "empty /pyrunc left behind"
+    assert first not in others and second not in others
