@@ -60,6 +60,8 @@ def test_sigterm_exit_status(containerd, name):
             time.sleep(0.05)
         info = containerd("task", "ls").stdout
         assert "STOPPED" in info
+        deleted = containerd("task", "delete", name)
+        assert "exit code 42" in deleted.stderr + deleted.stdout, deleted
     finally:
         containerd.cleanup(name)
 
