@@ -44,7 +44,8 @@ from ociruntime.record import record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import _socket
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, NoReturn
 
 
 INIT_TIMEOUT = 120.0
@@ -241,20 +242,10 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       start_fd=start_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
-                      seccomp=seccomp,
-)
-    parent_chan, child_chan = Channel.pair()
-    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    warmup.stop()  # fork with no other thread running
-    bootstrap_pid = os.fork()
-    if bootstrap_pid == 0:
-        parent_chan.close()
-        run_container_side(ctx, child_chan)
-    child_chan.close()
-    if console is not None:
-        console.close()
-    for fd in (start_fd, *join_fds.values(), *plan.idmapped.values()):
-        os.close(fd)
+                      seccomp=seccomp)
+    parent_chan, bootstrap_pid = fork_container_side(
+        lambda chan: run_container_side(ctx, chan),
+        [start_fd, *join_fds.values(), *plan.idmapped.values()], console)
     spawned = Spawned(bootstrap_pid)
     try:
         faults.check("spawned")
@@ -265,6 +256,29 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
         raise
     finally:
         parent_chan.close()
+
+
+def fork_container_side(child: Callable[[Channel], NoReturn], parent_fds: list[int],
+                        console: _socket.socket | None) -> tuple[Channel, int]:
+    """Fork the container side with its end of a fresh channel; in the parent, close what
+    only the child needs (`parent_fds`, the console socket) and return our end and the pid.
+
+    We become a child subreaper first, so the init is still ours to reap if the bootstrap
+    between us exits, and the warm-up thread is stopped (fork with a single thread).
+    """
+    parent_chan, child_chan = Channel.pair()
+    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    warmup.stop()
+    pid = os.fork()
+    if pid == 0:
+        parent_chan.close()
+        child(child_chan)
+    child_chan.close()
+    if console is not None:
+        console.close()
+    for fd in parent_fds:
+        os.close(fd)
+    return parent_chan, pid
 
 
 def _hand_to_listener(msg: dict[str, Any], seccomp: dict[str, Any], config: dict[str, Any],

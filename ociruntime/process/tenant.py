@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 
-from ociruntime.cgroups import warmup
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
@@ -21,7 +20,7 @@ from ociruntime.linux.process_attrs import apply_before_exec
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
 from ociruntime.process.init import describe_error
-from ociruntime.process.parent import Spawned, apply_process_limits
+from ociruntime.process.parent import Spawned, apply_process_limits, fork_container_side
 from ociruntime.process.user_process import exec_process, setup_process
 from ociruntime.record import record
 
@@ -75,18 +74,8 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
         seccomp = build_filter(seccomp_config)
     ns_fds = _namespace_fds(init_pid, config)
     ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp)
-    parent_chan, child_chan = Channel.pair()
-    sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    warmup.stop()  # fork with no other thread running
-    bootstrap_pid = os.fork()
-    if bootstrap_pid == 0:
-        parent_chan.close()
-        _run_tenant_side(ctx, child_chan)
-    child_chan.close()
-    if console is not None:
-        console.close()
-    for fd in ns_fds.values():
-        os.close(fd)
+    parent_chan, bootstrap_pid = fork_container_side(
+        lambda chan: _run_tenant_side(ctx, chan), list(ns_fds.values()), console)
     spawned = Spawned(bootstrap_pid)
     try:
         cgroups.add(bootstrap_pid)
