@@ -52,3 +52,15 @@ def drive_pty(argv: list[str], send: bytes, rows: int = 40, cols: int = 120,
     _, status = os.waitpid(pid, 0)
     os.close(fd)
     return out, os.waitstatus_to_exitcode(status)
+
+
+def set_at(doc: object, path: tuple, value: object) -> bool:
+    """Put `value` at `path` inside `doc`; False when an earlier change made the path stale."""
+    node = doc
+    try:
+        for part in path[:-1]:
+            node = node[part]  # type: ignore[index]
+        node[path[-1]] = value  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from bundles.busybox import cached_rootfs  # noqa: E402
 from ociruntime.config.defaults import default_spec  # noqa: E402
-from tests.helpers import json_paths  # noqa: E402
+from tests.helpers import json_paths, set_at  # noqa: E402
 
 PYRUNC = str(REPO / ".venv" / "bin" / "pyrunc")
 
@@ -100,6 +100,17 @@ def check(proc: subprocess.CompletedProcess[bytes], root: Path, cid: str) -> str
     return None
 
 
+def run_case(root: Path, bundle: Path, cid: str) -> str | None:
+    """`run` the bundle's current config once; the problem found, if any."""
+    proc = subprocess.run([PYRUNC, "--root", str(root), "run", "-b", str(bundle), cid],
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+    problem = check(proc, root, cid)
+    if proc.returncode == 0:
+        subprocess.run([PYRUNC, "--root", str(root), "delete", "--force", cid],
+                       capture_output=True)
+    return problem
+
+
 def run_configs(count: int, seed: int, work: Path) -> tuple[int, list[str]]:
     rng = random.Random(seed)
     bundle = work / "bundle"
@@ -118,12 +129,7 @@ def run_configs(count: int, seed: int, work: Path) -> tuple[int, list[str]]:
                 (bundle / "config.json").write_text(json.dumps(mutate(rng, base)))
             except (ValueError, RecursionError, UnicodeEncodeError):
                 continue
-        proc = subprocess.run([PYRUNC, "--root", str(root), "run", "-b", str(bundle), cid],
-                              capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
-        problem = check(proc, root, cid)
-        if proc.returncode == 0:
-            subprocess.run([PYRUNC, "--root", str(root), "delete", "--force", cid],
-                           capture_output=True)
+        problem = run_case(root, bundle, cid)
         if problem:
             failures.append(f"config #{i}: {problem}")
     return count, failures
@@ -158,25 +164,14 @@ def run_hypothesis(count: int, work: Path, progress: Path | None = None) -> tupl
         else:
             for _ in range(data.draw(st.integers(1, 4))):
                 path = data.draw(st.sampled_from(json_paths(doc)[1:]))
-                node = doc
-                try:
-                    for p in path[:-1]:
-                        node = node[p]  # type: ignore[index]
-                    node[path[-1]] = data.draw(value)  # type: ignore[index]
-                except (KeyError, IndexError, TypeError):
-                    continue
+                set_at(doc, path, data.draw(value))
         cid = f"hy{done[0]}"
         done[0] += 1
         try:
             (bundle / "config.json").write_text(json.dumps(doc))
         except (ValueError, UnicodeEncodeError):
             return
-        proc = subprocess.run([PYRUNC, "--root", str(root), "run", "-b", str(bundle), cid],
-                              capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
-        problem = check(proc, root, cid)
-        if proc.returncode == 0:
-            subprocess.run([PYRUNC, "--root", str(root), "delete", "--force", cid],
-                           capture_output=True)
+        problem = run_case(root, bundle, cid)
         if problem:
             failures.append(f"hypothesis #{done[0]}: {problem}")
         if progress is not None and done[0] % 250 == 0:

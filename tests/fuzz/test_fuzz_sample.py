@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bundles.busybox import cached_rootfs
 from ociruntime.config.defaults import default_spec
 from tests.fuzz.fuzz_configs import PYRUNC, run_argv, run_configs
-from tests.helpers import json_paths
+from tests.helpers import json_paths, set_at
 from tests.integration import leaks
 
 pytestmark = pytest.mark.privileged
@@ -58,13 +58,7 @@ def test_hypothesis_configs_fail_cleanly(fuzz_bundle: Path, data: st.DataObject)
     doc["process"]["args"] = ["/bin/true"]
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(json_paths(doc)[1:]))
-        node = doc
-        try:
-            for p in path[:-1]:
-                node = node[p]
-            node[path[-1]] = data.draw(json_value)
-        except (KeyError, IndexError, TypeError):
-            continue
+        set_at(doc, path, data.draw(json_value))
     try:
         (fuzz_bundle / "config.json").write_text(json.dumps(doc))
     except ValueError:
