@@ -1,0 +1,1 @@
+"""Spec conformance runners (runtime-tools validation suite driven against pyrunc and runc)."""
