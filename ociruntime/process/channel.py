@@ -49,8 +49,20 @@ class Channel:
         return self.sock.fileno()
 
     def send(self, kind: str, **fields: Any) -> None:
+        """Send one message; if the peer is gone, raise the error it left for us."""
         fields["type"] = kind
-        self.sock.send(dumps(fields).encode())
+        try:
+            self.sock.send(dumps(fields).encode())
+        except (BrokenPipeError, ConnectionResetError):
+            self._raise_left_error()
+
+    def _raise_left_error(self) -> None:
+        """The peer closed its end: its last words (an error message) may still be queued."""
+        try:
+            while True:
+                self.recv(0.0)  # raises on the peer's error and on EOF
+        except BlockingIOError:
+            raise RuntimeFailure("container init exited unexpectedly") from None
 
     def send_fd(self, kind: str, fd: int, **fields: Any) -> None:
         """Send a message with one fd attached (SCM_RIGHTS)."""
@@ -59,8 +71,10 @@ class Channel:
             (_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fd.to_bytes(4, "little", signed=True))])
 
     def send_error(self, message: str) -> None:
+        """Tell the peer why we fail; never raises (the peer may be gone already)."""
+        fields = {"type": ERROR, "msg": message[:4000]}
         try:
-            self.send(ERROR, msg=message[:4000])
+            self.sock.send(dumps(fields).encode())
         except OSError:
             pass
 

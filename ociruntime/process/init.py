@@ -10,6 +10,7 @@ Any exception is sent to the parent as one error message and the process exits.
 
 from __future__ import annotations
 
+import _signal
 import _socket
 import os
 
@@ -45,6 +46,7 @@ class InitContext:
     seccomp: Any = None
     container_id: str = ""
     host_pid: int = 0
+    runtime_pid: int = 0
     bundle: str = ""
     new_keyring: bool = True
     console: _socket.socket | None = None
@@ -87,8 +89,20 @@ def describe_error(e: BaseException) -> str:
     return f"internal error: {type(e).__name__}: {e}"
 
 
+def _die_with_runtime(ctx: InitContext) -> None:
+    """Be killed if the `pyrunc create` that started us dies (it is our parent right now).
+
+    If it died before the prctl, the bootstrap sees another parent and exits; the init (whose
+    parent is outside its PID namespace, getppid() is 0) finds the channel closed instead.
+    """
+    sc.prctl(sc.PR_SET_PDEATHSIG, _signal.SIGKILL)
+    ppid = os.getppid()
+    if ppid and ppid != ctx.runtime_pid:
+        os._exit(1)
+
+
 def _bootstrap(ctx: InitContext, chan: Channel) -> None:
-    chan.expect(ch.PLACED)
+    _die_with_runtime(ctx)
     faults.check("bootstrap")
     if "user" in ctx.join_fds:
         sc.setns(ctx.join_fds["user"], sc.CLONE_NEWUSER, "user")
@@ -102,7 +116,8 @@ def _bootstrap(ctx: InitContext, chan: Channel) -> None:
     for name in JOIN_ORDER:
         if name != "user" and name in ctx.join_fds:
             sc.setns(ctx.join_fds[name], NAMESPACES[name][0], name)
-    rest = [n for n in ctx.new_namespaces if n != "user"]
+    # the cgroup namespace waits for the init's placement (its root is the cgroup at unshare)
+    rest = [n for n in ctx.new_namespaces if n not in ("user", "cgroup")]
     if rest:
         sc.unshare(_flags(rest))
     if "time" in ctx.new_namespaces:
@@ -114,8 +129,6 @@ def _bootstrap(ctx: InitContext, chan: Channel) -> None:
         chan.send(ch.INIT_PID, pid=pid)
         os._exit(0)
     try:
-        go = chan.expect(ch.GO)
-        ctx.host_pid = int(go.get("pid", 0))
         _init(ctx, chan)
     except BaseException as e:  # noqa: BLE001
         chan.send_error(describe_error(e))
@@ -150,7 +163,6 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     sc.prctl(sc.PR_SET_DUMPABLE, 0)
     sc.set_name(INIT_COMM)
     os.setsid()
-    faults.check("init")
     if ctx.new_keyring:
         sc.join_session_keyring(f"_ses.{ctx.container_id}")
     if "network" in ctx.new_namespaces:
@@ -159,7 +171,14 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     plan = ctx.plan
     if "mount" not in ctx.new_namespaces and "mount" not in ctx.join_fds:
         raise RuntimeFailure("unable to set up the rootfs: a mount namespace is required")
+    # The parent places us in the cgroups while we mount (the kernel's migration wait then
+    # overlaps our work); only a cgroup mount in a new cgroup namespace must wait for it.
+    must_wait = plan.new_cgroupns and any(m.get("type") == "cgroup" for m in plan.mounts)
+    if must_wait:
+        _wait_for_placement(ctx, chan)
     root_fd = rootfs_mod.prepare(plan)
+    if not must_wait:
+        _wait_for_placement(ctx, chan)
     faults.check("mounts")
     if needs_creation_hooks(ctx.config):
         chan.send(ch.HOOKS)
@@ -187,10 +206,22 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         chan.expect(ch.HOOKS_DONE)
         os.close(prepared.notify_fd)
     faults.check("ready")
+    sc.prctl(sc.PR_SET_PDEATHSIG, 0)  # from now on the container outlives `pyrunc create`
     chan.send(ch.READY)
     chan.close()
     _wait_for_start(ctx)
     exec_process(prepared, ctx.preserve_fds)
+
+
+def _wait_for_placement(ctx: InitContext, chan: Channel) -> None:
+    """Wait for GO (we are in the container's cgroups, limits applied), then enter a new
+    cgroup namespace if the config asks for one."""
+    go = chan.expect(ch.GO)
+    ctx.host_pid = int(go.get("pid", 0))
+    _die_with_runtime(ctx)  # the bootstrap has been reaped: the runtime is our parent now
+    faults.check("init")
+    if "cgroup" in ctx.new_namespaces:
+        sc.unshare(sc.CLONE_NEWCGROUP)
 
 
 def _hook_state(ctx: InitContext, status: str) -> bytes:

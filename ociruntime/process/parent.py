@@ -3,19 +3,23 @@
 Protocol (container side -> parent, each step answered before the next):
 
     parent                         bootstrap / init
-    fork ------------------------> (bootstrap)
-    add pid to cgroups
-    PLACED ----------------------> join/unshare user ns
+    fork ------------------------> (bootstrap) join/unshare user ns
     <------------------------------ ASK_IDMAP        (only with a new user namespace)
     write uid_map, gid_map
-    IDMAP_DONE ------------------> unshare the other namespaces, fork init
+    IDMAP_DONE ------------------> unshare the other namespaces (not cgroup), fork init
     <------------------------------ INIT_PID pid      (bootstrap exits)
+    add the init to the cgroups     (init) mounts the rootfs meanwhile
     prlimit, oom_score_adj
-    GO --------------------------> (init) rootfs, pivot, process setup
+    GO --------------------------> (init) unshare cgroup ns, pivot, process setup
     <------------------------------ HOOKS            (only with creation hooks; after mounts)
     prestart, createRuntime hooks
     HOOKS_DONE ------------------> createContainer hooks, pivot_root, process setup
     <------------------------------ READY            (init then waits on exec.sock)
+
+The init is placed in the cgroups while it mounts: the kernel's wait before the first
+migration (an RCU grace period, often longer than all the mounts) then costs nothing. Only a
+cgroup mount in a new cgroup namespace makes the init wait for GO before mounting. The init's
+processes all start after GO, so none escapes the cgroup or the pids limit.
 
 Any ERROR message, or EOF, aborts create; the parent then kills what it started, removes the
 cgroups and the state directory.
@@ -28,7 +32,6 @@ import os
 import resource
 
 from ociruntime import faults
-from ociruntime.cgroups import warmup
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import NAMESPACES, RLIMITS
 from ociruntime.config.mount_options import wants_idmap
@@ -165,6 +168,19 @@ def apply_process_limits(pid: int, process: dict[str, Any]) -> None:
             raise RuntimeFailure(f"write {path}: {e.strerror}") from None
 
 
+def _set_initial_affinity(pid: int, process: dict[str, Any]) -> None:
+    """process.execCPUAffinity.initial: the init's CPUs until it execs the user process."""
+    initial = (process.get("execCPUAffinity") or {}).get("initial")
+    if not initial:
+        return
+    from ociruntime.linux.process_attrs import parse_cpu_list
+
+    try:
+        os.sched_setaffinity(pid, parse_cpu_list(initial))
+    except (ValueError, OSError) as e:
+        raise RuntimeFailure(f"process.execCPUAffinity.initial {initial!r}: {e}") from None
+
+
 def _warn_unknown_capabilities(process: dict[str, Any]) -> None:
     """Capabilities this kernel does not know are skipped with a warning (runtime-spec 1.1)."""
     from ociruntime import log
@@ -242,7 +258,7 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       start_fd=start_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
-                      seccomp=seccomp)
+                      seccomp=seccomp, runtime_pid=os.getpid())
     parent_chan, bootstrap_pid = fork_container_side(
         lambda chan: run_container_side(ctx, chan),
         [start_fd, *join_fds.values(), *plan.idmapped.values()], console)
@@ -264,15 +280,18 @@ def fork_container_side(child: Callable[[Channel], NoReturn], parent_fds: list[i
     only the child needs (`parent_fds`, the console socket) and return our end and the pid.
 
     We become a child subreaper first, so the init is still ours to reap if the bootstrap
-    between us exits, and the warm-up thread is stopped (fork with a single thread).
+    between us exits. The warm-up thread may still be waiting in the kernel: the child gets
+    none of it but a close-on-exec fd, and our own placement write then shares its wait.
     """
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    warmup.stop()
     pid = os.fork()
     if pid == 0:
-        parent_chan.close()
-        child(child_chan)
+        try:
+            parent_chan.close()
+            child(child_chan)
+        finally:
+            os._exit(1)  # the child must never return into the parent's code (and cleanup)
     child_chan.close()
     if console is not None:
         console.close()
@@ -301,17 +320,6 @@ def _hand_to_listener(msg: dict[str, Any], seccomp: dict[str, Any], config: dict
 def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: CgroupManager,
            linux: dict[str, Any], ctx: InitContext) -> None:
     bootstrap_pid = spawned.bootstrap_pid
-    initial = ((config.get("process") or {}).get("execCPUAffinity") or {}).get("initial")
-    if initial:
-        from ociruntime.linux.process_attrs import parse_cpu_list
-
-        try:
-            os.sched_setaffinity(bootstrap_pid, parse_cpu_list(initial))
-        except (ValueError, OSError) as e:
-            raise RuntimeFailure(f"process.execCPUAffinity.initial {initial!r}: {e}") from None
-    cgroups.add(bootstrap_pid)
-    faults.check("placement")
-    chan.send(ch.PLACED)
     expected = [ch.ASK_IDMAP, ch.INIT_PID] if "user" in ctx.new_namespaces else [ch.INIT_PID]
     if needs_creation_hooks(config):
         expected.append(ch.HOOKS)
@@ -330,6 +338,9 @@ def _serve(chan: Channel, spawned: Spawned, config: dict[str, Any], cgroups: Cgr
             spawned.init_pid = pid
             os.waitpid(bootstrap_pid, 0)
             spawned.bootstrap_reaped = True
+            _set_initial_affinity(pid, config.get("process") or {})
+            cgroups.add(pid)
+            faults.check("placement")
             apply_process_limits(pid, config.get("process") or {})
             if linux.get("netDevices"):
                 from ociruntime.linux.netdevices import move_devices

@@ -31,6 +31,28 @@ def test_messages_round_trip_and_errors_raise():
         b.close()
 
 
+def test_send_to_a_gone_peer_raises_the_error_it_left():
+    a, b = Channel.pair()
+    b.send_error("mount /proc: permission denied")
+    b.close()
+    try:
+        with pytest.raises(RuntimeFailure, match="mount /proc: permission denied"):
+            a.send(ch.GO, pid=1)
+    finally:
+        a.close()
+
+
+def test_send_to_a_silently_gone_peer_and_send_error_never_raises():
+    a, b = Channel.pair()
+    b.close()
+    try:
+        with pytest.raises(RuntimeFailure, match="exited unexpectedly"):
+            a.send(ch.GO, pid=1)
+        a.send_error("nobody listens")  # must not raise: the container side exits after it
+    finally:
+        a.close()
+
+
 def test_recv_timeout():
     a, b = Channel.pair()
     try:
