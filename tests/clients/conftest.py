@@ -17,7 +17,11 @@ from tests.clients.oci_image import IMAGE_NAME, build_image_archive
 
 REPO = Path(__file__).resolve().parents[2]
 PYRUNC = str(REPO / ".venv" / "bin" / "pyrunc")
+# the runtime the client suites drive: pyrunc, or e.g. /usr/sbin/runc to prove the scenarios
+RUNTIME = os.environ.get("PYRUNC_CLIENT_RUNTIME", PYRUNC)
 NAMESPACE = "pyrunc-test"
+# the runc v2 shim's default --root (ctr sets no --runc-root): <RUNC_ROOT>/<namespace>/<id>
+RUNC_ROOT = Path("/run/containerd/runc") / NAMESPACE
 
 
 class Ctr:
@@ -35,9 +39,25 @@ class Ctr:
             raise AssertionError(f"{cmd}: {proc.returncode}: {proc.stderr}")
         return proc
 
-    def run(self, name: str, *cmd: str, flags: tuple[str, ...] = (), runtime: str = PYRUNC,
+    def run(self, name: str, *cmd: str, flags: tuple[str, ...] = (), runtime: str = RUNTIME,
             **kw: object) -> subprocess.CompletedProcess[str]:
         return self("run", "--runc-binary", runtime, *flags, IMAGE_NAME, name, *cmd, **kw)
+
+    def argv(self, *args: str) -> list[str]:
+        """The full `ctr` command line (for drive_pty)."""
+        return ["ctr", "--address", self.address, "-n", NAMESPACE, *args]
+
+    def wait_stopped(self, name: str, timeout: float = 5) -> str:
+        """Poll `ctr task ls` until the task is STOPPED; return its row."""
+        deadline = time.monotonic() + timeout
+        row = ""
+        while time.monotonic() < deadline:
+            rows = [r for r in self("task", "ls").stdout.splitlines() if r.split()[:1] == [name]]
+            row = rows[0] if rows else ""
+            if "STOPPED" in row:
+                break
+            time.sleep(0.05)
+        return row
 
     def cleanup(self, name: str) -> None:
         self("task", "kill", "-s", "SIGKILL", name)
