@@ -122,13 +122,7 @@ def _memory(manager: CgroupManager, mem: dict[str, Any]) -> None:
     v1 = _v1_dir(manager, "memory")
     limit, swap = mem.get("limit"), mem.get("swap")
     if v1:
-        if limit is not None and swap is not None and swap >= 0 and (limit < 0 or swap >= limit):
-            # raise memsw before lowering it below the limit would be refused
-            write(v1, "memory.memsw.limit_in_bytes", -1) if limit < 0 else None
-        if limit is not None:
-            write(v1, "memory.limit_in_bytes", limit)
-        if swap is not None and os.path.exists(os.path.join(v1, "memory.memsw.limit_in_bytes")):
-            write(v1, "memory.memsw.limit_in_bytes", swap)
+        _v1_limit_and_swap(v1, limit, swap)
         if mem.get("reservation") is not None:
             write(v1, "memory.soft_limit_in_bytes", mem["reservation"])
         if mem.get("kernelTCP") is not None:
@@ -148,6 +142,27 @@ def _memory(manager: CgroupManager, mem: dict[str, Any]) -> None:
         write(v2, "memory.swap.max", MAX if swap < 0 else max(swap - max(limit, 0), 0))
     if mem.get("reservation") is not None:
         write(v2, "memory.low", mem["reservation"])
+
+
+def _v1_limit_and_swap(v1: str, limit: int | None, swap: int | None) -> None:
+    """memory.limit_in_bytes and memory.memsw.limit_in_bytes: the kernel keeps memsw >= limit
+    at every moment, so a raise writes memsw first and a cut writes the limit first."""
+    writes = []
+    if limit is not None:
+        writes.append(("memory.limit_in_bytes", limit))
+    if swap is not None and os.path.exists(os.path.join(v1, "memory.memsw.limit_in_bytes")):
+        writes.append(("memory.memsw.limit_in_bytes", swap))
+    if len(writes) == 2:
+        try:
+            with open(os.path.join(v1, "memory.memsw.limit_in_bytes")) as f:
+                current_swap = int(f.read())
+        except (OSError, ValueError):
+            current_swap = -1
+        new_limit = limit if limit is not None and limit >= 0 else 1 << 62
+        if new_limit > current_swap >= 0 or (swap is not None and swap < 0):
+            writes.reverse()
+    for name, value in writes:
+        write(v1, name, value)
 
 
 def _cpu(manager: CgroupManager, cpu: dict[str, Any]) -> None:

@@ -173,6 +173,31 @@ def cmd_ps(args: Args) -> int:
     return 0
 
 
+def cmd_update(args: Args) -> int:
+    from ociruntime.cgroups import update
+
+    values = {dest: getattr(args, dest, None) for dest in
+              (*update.FLAG_FIELDS, "kernel_memory", "kernel_memory_tcp", "l3_cache_schema",
+               "mem_bw_schema")}
+    if args.resources:
+        resources = update.read_resources(args.resources)
+    else:
+        update.warn_ignored(values)
+        resources = update.resources_from_flags(values)
+    update.update_container(args.root, args.container_id, resources)
+    return 0
+
+
+def cmd_events(args: Args) -> int:
+    from ociruntime import events
+
+    if args.stats:
+        events.stats_once(args.root, args.container_id)
+    else:
+        events.follow(args.root, args.container_id, events.parse_duration(args.interval))
+    return 0
+
+
 def cmd_features(args: Args) -> int:
     from ociruntime.features import features
     from ociruntime.jsonio import dumps_pretty
@@ -212,6 +237,8 @@ HANDLERS: dict[str, Callable[[Args], int]] = {
     "pause": cmd_pause,
     "resume": cmd_resume,
     "ps": cmd_ps,
+    "update": cmd_update,
+    "events": cmd_events,
     "features": cmd_features,
     "spec": cmd_spec,
 }

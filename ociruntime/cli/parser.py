@@ -119,6 +119,30 @@ COMMANDS: dict[str, Command] = {c.name: c for c in [
     Command("ps", "list the container's processes", [
         Flag("--format,-f", STR, "table", "table or json"),
     ], ["container_id"], rest="ps_args"),
+    Command("update", "update a running container's resource limits", [
+        Flag("--resources,-r", STR, help="LinuxResources JSON file, or - for stdin (then the "
+             "other flags are ignored)"),
+        Flag("--blkio-weight", STR, help="block IO weight (10-1000)"),
+        Flag("--cpu-period", STR, help="CPU CFS period (usecs)"),
+        Flag("--cpu-quota", STR, help="CPU CFS quota (usecs per period)"),
+        Flag("--cpu-share", STR, help="CPU shares (relative weight)"),
+        Flag("--cpu-rt-period", STR, help="CPU realtime period (usecs)"),
+        Flag("--cpu-rt-runtime", STR, help="CPU realtime runtime (usecs per period)"),
+        Flag("--cpuset-cpus", STR, help="CPUs to use"),
+        Flag("--cpuset-mems", STR, help="memory nodes to use"),
+        Flag("--memory", STR, help="memory limit (bytes; k, m, g suffixes)"),
+        Flag("--memory-reservation", STR, help="memory soft limit"),
+        Flag("--memory-swap", STR, help="memory + swap limit; -1 for unlimited swap"),
+        Flag("--kernel-memory", STR, help="kernel memory limit (ignored, as by runc)"),
+        Flag("--kernel-memory-tcp", STR, help="kernel TCP memory limit (ignored)"),
+        Flag("--pids-limit", STR, help="maximum number of processes"),
+        Flag("--l3-cache-schema", STR, help="Intel RDT L3 cache schema (not supported)"),
+        Flag("--mem-bw-schema", STR, help="Intel RDT memory bandwidth schema (not supported)"),
+    ], ["container_id"]),
+    Command("events", "print container statistics and OOM events as JSON", [
+        Flag("--interval", STR, "5s", "stats interval (Go duration, e.g. 5s, 500ms)"),
+        Flag("--stats", help="print the stats once and exit"),
+    ], ["container_id"]),
     Command("features", "print the features this runtime implements (JSON)", [], []),
     Command("spec", "write a default config.json", [
         Flag("--bundle,-b", STR, help="where to write config.json"),
