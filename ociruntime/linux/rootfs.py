@@ -152,8 +152,35 @@ def _open_null() -> int:
     return fd
 
 
+def reopen_dev_null() -> None:
+    """Stdio that is the host's null device (conmon's read-only stdin) becomes the container's
+    own /dev/null, opened read-write as runc does; without a usable one it is left alone."""
+    null = -1
+    try:
+        for fd in (0, 1, 2):
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                continue
+            if null < 0:
+                try:
+                    null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+                except OSError:
+                    return
+                if os.fstat(null).st_rdev != os.makedev(1, 3):
+                    return
+            os.dup2(null, fd)
+    finally:
+        if null >= 0:
+            os.close(null)
+
+
 def finalize(plan: RootfsPlan) -> None:
-    """After pivot: read-only paths, masked paths (bound to the real /dev/null), read-only /."""
+    """After pivot: stdio's /dev/null, read-only paths, masked paths (bound to the real
+    /dev/null), read-only /."""
+    reopen_dev_null()
     for path in plan.readonly_paths:
         _readonly(path)
     if plan.masked:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -226,6 +227,31 @@ def test_no_pivot(runtime, make_bundle, cid):
 def test_only_stdio_reaches_the_container(runtime, make_bundle, cid):
     out = run_in(runtime, make_bundle, cid, "ls /proc/self/fd")
     assert sorted(out.split()) == ["0", "1", "2", "3"]  # 3 is ls's own directory fd
+
+
+def test_host_dev_null_stdio_becomes_the_containers(runtime, make_bundle, cid, tmp_path):
+    """conmon hands a read-only host /dev/null as stdin to `create`: like runc, the container
+    gets its own /dev/null there, read-write (found by podman: `echo x >&0` failed, EBADF)."""
+    bundle = make_bundle(["sh", "-c", "echo into-null >&0 && echo wrote; "
+                          "grep mnt_id /proc/self/fdinfo/0 | tr -dc 0-9; echo; "
+                          "grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f1"])
+    out = tmp_path / "out"
+    null = os.open("/dev/null", os.O_RDONLY)
+    try:
+        with open(out, "w") as sink:  # files, not pipes: the container keeps them open
+            create = subprocess.run([*runtime.argv, "--root", str(runtime.root), "create", "-b",
+                                     str(bundle), cid], stdin=null, stdout=sink, stderr=sink,
+                                    timeout=20)
+    finally:
+        os.close(null)
+    assert create.returncode == 0, out.read_text()
+    runtime.run("start", cid, check=True)
+    deadline = time.monotonic() + 10
+    while runtime.state(cid)["status"] != "stopped" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    wrote, fd0_mount, dev_mount = out.read_text().split()
+    assert wrote == "wrote"
+    assert fd0_mount == dev_mount, "stdin is the container's /dev/null, not the host's"
 
 
 def test_preserve_fds(runtime, make_bundle, cid, tmp_path):
