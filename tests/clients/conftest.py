@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.clients.oci_image import IMAGE_NAME, build_image_archive
+from tests.clients.podman import Podman, private_podman
 
 REPO = Path(__file__).resolve().parents[2]
 PYRUNC = str(REPO / ".venv" / "bin" / "pyrunc")
@@ -113,6 +114,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                           if str(base) in line.split()[4]), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def podman() -> Iterator[Podman]:
+    """podman with private storage/config in /tmp, the test image loaded, driving RUNTIME."""
+    if not shutil.which("podman") or not shutil.which("conmon"):
+        pytest.fail("podman is not installed (apt-get install podman; .ci/setup does)")
+    with private_podman(Path("/tmp") / f"pyrunc-podman-{uuid.uuid4().hex[:6]}", RUNTIME) as pm:
+        yield pm
 
 
 @pytest.fixture
