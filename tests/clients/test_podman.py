@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -200,3 +201,23 @@ def test_bad_command_error_reaches_podman(podman, name):
     denied = podman("run", "--rm", IMAGE_NAME, "/etc/passwd")
     assert denied.returncode == 126, denied.stderr  # podman: "permission denied"
     assert podman("ps", "-aq").stdout.strip() == ""
+
+
+@pytest.mark.parametrize("flags, command, expect", [
+    ((), "/no/such/command", "/no/such/command"),
+    (("-v", "/etc/hostname:/bin"), "true", "/bin"),  # a file onto a directory
+])
+def test_failure_is_one_json_error_line(podman, name, flags, command, expect):
+    """conmon gives `--log-format=json --log oci-log`: one final error line, shown by podman."""
+    proc = podman("run", "--name", name, *flags, IMAGE_NAME, command)
+    try:
+        assert proc.returncode != 0
+        cid = podman("inspect", "-f", "{{.Id}}", name, check=True).stdout.strip()
+        oci_log = podman.base / "runroot" / "overlay-containers" / cid / "userdata" / "oci-log"
+        lines = oci_log.read_text().splitlines()
+        errors = [json.loads(line) for line in lines if '"error"' in line]
+        assert len(errors) == 1 and json.loads(lines[-1]) == errors[0], lines
+        assert expect in errors[0]["msg"]
+        assert errors[0]["msg"] in proc.stderr, "podman shows the runtime's message"
+    finally:
+        podman("rm", "-f", name)
