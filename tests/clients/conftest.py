@@ -114,6 +114,10 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
                           if str(base) in line.split()[4]), key=len, reverse=True):
             subprocess.run(["umount", "-l", mp], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+        try:
+            RUNC_ROOT.rmdir()  # the shim's runtime root for our namespace, once empty
+        except OSError:
+            pass
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,22 @@ graphroot = "{base}/root"
 """
 
 BLOB_CACHE = Path("/var/lib/containers")  # containers/image's blob-info cache for root
+CGROUP_PARENT = "libpod_parent"  # cgroupfs: containers and conmon (never removed by podman)
+
+
+def _cgroup_parents() -> list[Path]:
+    return [d / CGROUP_PARENT for d in Path("/sys/fs/cgroup").iterdir()
+            if (d / CGROUP_PARENT).is_dir()]
+
+
+def _remove_cgroup_tree(top: Path) -> None:
+    """rmdir a cgroup tree bottom-up (a dir with processes stays)."""
+    for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                    reverse=True) + [top]:
+        try:
+            d.rmdir()
+        except OSError:
+            pass
 
 
 class Podman:
@@ -94,6 +110,7 @@ def private_podman(base: Path, runtime: str) -> Iterator[Podman]:
     (base / "containers.conf").write_text(CONTAINERS_CONF.format(base=base))
     (base / "storage.conf").write_text(STORAGE_CONF.format(base=base))
     had_cache = BLOB_CACHE.exists()
+    had_cgroups = bool(_cgroup_parents())
     podman = Podman(base, runtime)
     try:
         archive = build_image_archive(base / "image.tar", IMAGE_NAME)
@@ -113,3 +130,6 @@ def private_podman(base: Path, runtime: str) -> Iterator[Podman]:
         shutil.rmtree(base, ignore_errors=True)
         if not had_cache:
             shutil.rmtree(BLOB_CACHE, ignore_errors=True)
+        if not had_cgroups:
+            for top in _cgroup_parents():
+                _remove_cgroup_tree(top)
