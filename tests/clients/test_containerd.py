@@ -113,6 +113,26 @@ def test_sigkill_exit_status_and_kill_errors(containerd, name):
         containerd.cleanup(name)
 
 
+def test_task_delete_force_kills_everything(containerd, name):
+    """`ctr task delete --force` makes the shim call `kill --all ID 9` then `delete --force`."""
+    containerd.run(name, "sh", "-c", "sleep 300 & sleep 300 & wait", flags=("-d",), check=True)
+    try:
+        pids = [int(p) for p in containerd("task", "ps", name, check=True).stdout.split()[2::2]]
+        assert len(pids) == 3, pids
+        deleted = containerd("task", "delete", "--force", name)
+        assert deleted.returncode == 0, deleted.stderr
+        assert name not in containerd("task", "ls").stdout
+        for pid in pids:
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except FileNotFoundError:
+                continue
+            assert stat.split(") ")[1][0] in "ZX", f"{pid} still alive"
+        assert not (RUNC_ROOT / name).exists()
+    finally:
+        containerd.cleanup(name)
+
+
 def test_run_t(containerd, name):
     out, code = drive_pty(containerd.argv("run", "-t", "--rm", "--runc-binary", RUNTIME,
                                           IMAGE_NAME, name, "sh", "-c",
