@@ -171,18 +171,15 @@ def _start_listener(path: str) -> int:
     return sock.detach()
 
 
-def _kill_cgroup(cgroups: CgroupManager) -> None:
-    """SIGKILL what is left in the container's cgroup, but only a cgroup pyrunc created: a
-    config may name an existing cgroup shared with other processes."""
+def _kill_cgroup(cgroups: CgroupManager, timeout: float = 5.0) -> None:
+    """SIGKILL what is left in the container's cgroup until it is empty, but only in a cgroup
+    pyrunc created: a config may name an existing cgroup shared with other processes."""
     if not cgroups.owns_leaves():
         return
-    for pid in cgroups.pids():
-        if pid <= 0:
-            continue
-        try:
-            os.kill(pid, _signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    deadline = time.monotonic() + timeout
+    while cgroups.pids() and time.monotonic() < deadline:
+        cgroups.kill_all(_signal.SIGKILL)
+        time.sleep(0.001)
 
 
 def load(root: str, container_id: str) -> tuple[StateDir, ContainerState, str]:
@@ -311,14 +308,10 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
     if status in ("stopped", "creating") and not all_processes:
         raise ContainerNotRunning()
     if all_processes:
-        pids = CgroupManager.from_state(state.cgroup_paths).pids()
-        if not pids and status == "stopped":
+        cgroups = CgroupManager.from_state(state.cgroup_paths)
+        if status == "stopped" and not cgroups.pids():
             raise ContainerNotRunning()
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        cgroups.kill_all(sig)
         return
     if state.pid <= 0:
         raise ContainerNotRunning()
@@ -377,27 +370,12 @@ def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
             os.kill(state.pid, _signal.SIGKILL)
         except ProcessLookupError:
             pass
-        if status == "paused":
-            _thaw(state)
         _kill_cgroup(cgroups)
         _wait_dead(state, cgroups=cgroups)
     _kill_cgroup(cgroups)
     cgroups.destroy()
     state_dir.remove()
     _run_poststop(state)
-
-
-def _thaw(state: ContainerState) -> None:
-    path = state.cgroup_paths.get("freezer")
-    try:
-        if path:
-            with open(os.path.join(path, "freezer.state"), "w") as f:
-                f.write("THAWED")
-        elif state.cgroup_paths.get(""):
-            with open(os.path.join(state.cgroup_paths[""], "cgroup.freeze"), "w") as f:
-                f.write("0")
-    except OSError:
-        pass
 
 
 def list_states(root: str) -> list[dict[str, Any]]:
@@ -603,12 +581,11 @@ def wait_forwarding(pid: int) -> int:
 
 
 def pause(root: str, container_id: str) -> None:
-    """Freeze every process of a running container."""
+    """Freeze every process of a running (or created) container, as runc does."""
     _, state, status = load(root, container_id)
-    if status != "running":
-        raise RuntimeFailure("container not running" if status == "stopped"
-                             else f"cannot pause a {status} container")
-    _freeze(state, True)
+    if status not in ("running", "created"):
+        raise RuntimeFailure("container not running")
+    CgroupManager.from_state(state.cgroup_paths).freeze(True)
 
 
 def resume(root: str, container_id: str) -> None:
@@ -616,30 +593,7 @@ def resume(root: str, container_id: str) -> None:
     _, state, status = load(root, container_id)
     if status != "paused":
         raise RuntimeFailure("container not paused")
-    _freeze(state, False)
-
-
-def _freeze(state: ContainerState, frozen: bool) -> None:
-    v1 = state.cgroup_paths.get("freezer")
-    try:
-        if v1:
-            target = os.path.join(v1, "freezer.state")
-            want = "FROZEN" if frozen else "THAWED"
-            for _ in range(2000):
-                with open(target, "w") as f:
-                    f.write(want)
-                with open(target) as f:
-                    if f.read().strip() == want:
-                        return
-                time.sleep(0.001)
-            raise RuntimeFailure(f"{target}: container did not reach {want}")
-        v2 = state.cgroup_paths.get("")
-        if not v2:
-            raise RuntimeFailure("no freezer cgroup for this container")
-        with open(os.path.join(v2, "cgroup.freeze"), "w") as f:
-            f.write("1" if frozen else "0")
-    except OSError as e:
-        raise RuntimeFailure(f"freeze: {e.filename}: {e.strerror}") from None
+    CgroupManager.from_state(state.cgroup_paths).freeze(False)
 
 
 def pids(root: str, container_id: str) -> list[int]:
@@ -653,9 +607,13 @@ def ps_table(pid_list: list[int], ps_args: list[str]) -> str:
     import subprocess
 
     try:
-        out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as e:
-        raise RuntimeFailure(f"ps {' '.join(ps_args)}: {e}") from None
+        done = subprocess.run(["ps", *ps_args], capture_output=True, text=True)
+    except OSError as e:
+        raise RuntimeFailure(f"ps: {e.strerror}") from None
+    if done.returncode != 0:
+        why = " ".join(done.stderr.split()) or f"exit status {done.returncode}"
+        raise RuntimeFailure(f"ps {' '.join(ps_args)}: {why}")
+    out = done.stdout
     lines = out.splitlines()
     if not lines:
         return ""

@@ -72,24 +72,34 @@ def stats_once(root: str, container_id: str) -> None:
     _emit("stats", container_id, collect(manager, state.pid))
 
 
-def follow(root: str, container_id: str, interval: float) -> None:
-    """`events`: stats every `interval`, OOM events as they happen, until the container ends."""
-    from ociruntime.cgroups.stats import collect, oom_kills
+def _finished(state: ContainerState, manager: CgroupManager) -> bool:
+    """The container has stopped: its init is gone and no process is left in its cgroup
+    (a cgroup pyrunc did not create may hold other processes: the init alone counts then)."""
     from ociruntime.state import init_alive
+
+    if init_alive(state):
+        return False
+    return not manager.owns_leaves() or not manager.pids()
+
+
+def follow(root: str, container_id: str, interval: float) -> None:
+    """`events`: stats every `interval` (the first after one interval, as runc's ticker) and
+    an oom event per OOM kill as it happens, until the container has stopped."""
+    from ociruntime.cgroups.stats import collect, oom_kills
 
     state, manager = _running_state(root, container_id)
     seen_ooms = oom_kills(manager)
-    next_stats = time.monotonic()
-    while init_alive(state):
-        ooms = oom_kills(manager)
+    next_stats = time.monotonic() + interval
+    while True:
+        finished = _finished(state, manager)
+        ooms = oom_kills(manager)  # read after the check: an OOM kill that ended it counts
         for _ in range(max(0, ooms - seen_ooms)):
             _emit("oom", container_id)
         seen_ooms = max(seen_ooms, ooms)
+        if finished:
+            return
         now = time.monotonic()
         if now >= next_stats:
             _emit("stats", container_id, collect(manager, state.pid))
-            next_stats = now + interval
-        time.sleep(min(OOM_POLL, max(0.0, next_stats - time.monotonic())))
-    ooms = oom_kills(manager)  # an OOM kill of the init itself is seen after it is gone
-    for _ in range(max(0, ooms - seen_ooms)):
-        _emit("oom", container_id)
+            next_stats = max(next_stats + interval, now)
+        time.sleep(max(0.0, min(OOM_POLL, next_stats - time.monotonic())))

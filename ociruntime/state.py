@@ -247,10 +247,10 @@ def derive_status(state_dir: StateDir, state: ContainerState) -> str:
         return "creating" if start is not None and start == state.creator_start else "stopped"
     if not init_alive(state):
         return "stopped"
+    if is_frozen(state):  # checked first: runc pauses created containers too
+        return "paused"
     if os.path.exists(state_dir.start_socket) or _still_waiting(state.pid):
         return "created"
-    if is_frozen(state):
-        return "paused"
     return "running"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import time
 
 from ociruntime.cgroups.layout import Hierarchy, discover, own_cgroups
@@ -133,15 +134,106 @@ class CgroupManager:
         return bool(self.paths) and all(p in made for p in self.paths.values())
 
     def pids(self) -> list[int]:
-        """Every process in the container's cgroup (from the first hierarchy that answers)."""
+        """Every process in the container's cgroup and its sub-cgroups (from the first
+        hierarchy that answers: pids, then unified, then the others)."""
         order = sorted(self.paths, key=lambda k: (k != "pids", k != "", k))
         for key in order:
-            try:
-                with open(os.path.join(self.paths[key], "cgroup.procs")) as f:
-                    return [int(x) for x in f.read().split()]
-            except OSError:
+            found: list[int] = []
+            if not os.path.isdir(self.paths[key]):
                 continue
+            try:
+                for directory, _, _ in os.walk(self.paths[key]):
+                    with open(os.path.join(directory, "cgroup.procs")) as f:
+                        found.extend(int(x) for x in f.read().split())
+            except (OSError, ValueError):
+                if not found:
+                    continue
+            return found
         return []
+
+    def _freezer(self) -> tuple[str | None, str | None]:
+        """(v1 freezer directory, v2 directory) — the one that freezes this container."""
+        for key, path in self.paths.items():
+            if key and "freezer" in key.split(","):
+                return path, None
+        return None, self.paths.get("") or None
+
+    def frozen(self) -> bool:
+        """True when the container's cgroup is frozen (or freezing)."""
+        v1, v2 = self._freezer()
+        if v1:
+            return _read(os.path.join(v1, "freezer.state")) in ("FROZEN", "FREEZING")
+        return bool(v2) and _read(os.path.join(v2, "cgroup.freeze")) == "1"
+
+    def freeze(self, frozen: bool, timeout: float = 5.0) -> None:
+        """Freeze or thaw every process (v1 freezer.state, v2 cgroup.freeze), and wait until
+        the kernel reports it done; a freeze that does not finish is undone."""
+        v1, v2 = self._freezer()
+        if v1:
+            target, want = os.path.join(v1, "freezer.state"), "FROZEN" if frozen else "THAWED"
+            value, done = want, lambda: _read(target) == want
+        elif v2:
+            target, want = os.path.join(v2, "cgroup.freeze"), "1" if frozen else "0"
+            value = want
+            events = os.path.join(v2, "cgroup.events")
+            done = lambda: f"frozen {want}" in (_read(events) or "").splitlines()  # noqa: E731
+        else:
+            raise RuntimeFailure("this container has no freezer cgroup")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with open(target, "w") as f:  # v1: rewriting retries a stuck FREEZING
+                    f.write(value)
+            except OSError as e:
+                raise RuntimeFailure(f"write {value} to {target}: "
+                                     f"{os.strerror(e.errno or 0)}") from None
+            if done():
+                return
+            if time.monotonic() > deadline:
+                if frozen:
+                    self.freeze(False, timeout)
+                raise RuntimeFailure(f"{target}: the container did not become "
+                                     f"{'frozen' if frozen else 'thawed'} in {timeout:g}s")
+            time.sleep(0.001)
+
+    def kill_all(self, sig: int) -> None:
+        """Send `sig` to every process in the container's cgroups (`kill --all`).
+
+        SIGKILL goes through v2's cgroup.kill where the kernel has it; otherwise the cgroup is
+        frozen while its processes are listed and signalled, so none forks away unseen (as
+        runc does), and thawed again unless it was paused before (thawed anyway for SIGKILL,
+        which frozen v1 tasks only act on once thawed).
+        """
+        unified = self.paths.get("")
+        was_frozen = self.frozen()
+        if sig == signal.SIGKILL and unified and os.path.exists(
+                os.path.join(unified, "cgroup.kill")):
+            try:
+                with open(os.path.join(unified, "cgroup.kill"), "w") as f:
+                    f.write("1")
+                if was_frozen:  # a v1-frozen task dies only once thawed
+                    self.freeze(False)
+                return
+            except (OSError, RuntimeFailure):
+                pass  # fall back to signalling one by one
+        try:
+            if not was_frozen:
+                self.freeze(True)
+        except RuntimeFailure:
+            pass  # no freezer: signal them unfrozen
+        try:
+            for pid in self.pids():
+                if pid > 0:
+                    try:
+                        os.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+        finally:
+            if not was_frozen or sig == signal.SIGKILL:
+                try:
+                    self.freeze(False)
+                except RuntimeFailure:
+                    pass
 
     def destroy(self, timeout: float = 5.0) -> None:
         """Remove the directories we created, deepest first; retry while tasks drain."""
@@ -162,6 +254,14 @@ class CgroupManager:
                         continue
                     raise RuntimeFailure(f"rmdir {d}: {os.strerror(e.errno)}") from None
         self.created = []
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
 
 
 def _inherit_cpuset(path: str) -> None:

@@ -172,6 +172,7 @@ def _cpu(manager: CgroupManager, cpu: dict[str, Any]) -> None:
     if v1:
         if cpu.get("shares"):
             write(v1, "cpu.shares", cpu["shares"])
+            _check_shares(v1, cpu["shares"])
         if cpu.get("period"):
             write(v1, "cpu.cfs_period_us", cpu["period"])
         if cpu.get("quota") is not None and cpu["quota"] != 0:
@@ -203,6 +204,19 @@ def _cpu(manager: CgroupManager, cpu: dict[str, Any]) -> None:
             if target is None:
                 raise RuntimeFailure(f"linux.resources.cpu.{key}: no cpuset controller")
             write(target, name, cpu[key])
+
+
+def _check_shares(v1: str, shares: int) -> None:
+    """The kernel clamps cpu.shares to 2..262144 silently; runc reports it, so do we."""
+    try:
+        with open(os.path.join(v1, "cpu.shares")) as f:
+            actual = int(f.read())
+    except (OSError, ValueError):
+        return
+    if actual != shares:
+        bound = "minimum" if shares < actual else "maximum"
+        raise RuntimeFailure(f"cpu.shares={shares} in {v1}: the {bound} allowed cpu-shares is "
+                             f"{actual}")
 
 
 def _pids(manager: CgroupManager, pids: dict[str, Any]) -> None:

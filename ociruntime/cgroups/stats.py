@@ -1,8 +1,9 @@
 """Read a container's cgroup statistics into the document `runc events --stats` prints.
 
-Field names and the omit-when-zero rules follow runc's `types.Stats` (what go-runc parses).
-Each controller is read from whichever hierarchy holds it: a v1 controller directory first,
-else the unified (v2) one; files a kernel lacks are skipped, never an error.
+Field names, order and the omit-when-zero rules follow runc 1.1's `types.Stats` (what
+containerd's go-runc parses). Each controller is read from whichever hierarchy holds it: a v1
+controller directory first, else the unified (v2) one; files a kernel lacks are skipped, never
+an error.
 """
 
 from __future__ import annotations
@@ -87,8 +88,10 @@ def _cpu(manager: CgroupManager) -> dict[str, Any]:
         ticks = _keyed(acct, "cpuacct.stat")
         usage["kernel"] = ticks.get("system", 0) * (10**9 // _USER_HZ)
         usage["user"] = ticks.get("user", 0) * (10**9 // _USER_HZ)
-    stat = _keyed(v1 or v2, "cpu.stat")
-    if v2:
+    # v2's cpu.stat exists even where the cpu controller is not enabled
+    unified = manager.paths.get("")
+    stat = _keyed(v1, "cpu.stat") if v1 else _keyed(v2 or unified, "cpu.stat")
+    if not acct and (v2 or unified):
         usage["total"] = stat.get("usage_usec", 0) * 1000
         usage["kernel"] = stat.get("system_usec", 0) * 1000
         usage["user"] = stat.get("user_usec", 0) * 1000
@@ -113,115 +116,156 @@ def _cpu_list(text: str | None) -> list[int]:
     return out
 
 
+_CPUSET_FLAGS = ("mem_hardwall", "mem_exclusive", "memory_migrate", "memory_spread_page",
+                 "memory_spread_slab", "memory_pressure", "sched_load_balance",
+                 "sched_relax_domain_level")
+
+
 def _cpuset(manager: CgroupManager) -> dict[str, Any]:
+    """runc's CPUSet: cpus and mems when known, the v1 flag files always (0 where absent)."""
     v1, v2 = _dirs(manager, "cpuset")
     if v1:
-        doc: dict[str, Any] = {"cpus": _cpu_list(_read(v1, "cpuset.cpus")),
-                               "mems": _cpu_list(_read(v1, "cpuset.mems"))}
-        for name in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
-                     "memory_spread_page", "memory_spread_slab", "memory_pressure",
-                     "sched_load_balance", "sched_relax_domain_level"):
-            value = _int(v1, f"cpuset.{name}")
-            if value is not None:
-                doc[name] = value
-        return doc
-    if v2:
-        return {"cpus": _cpu_list(_read(v2, "cpuset.cpus.effective")),
-                "mems": _cpu_list(_read(v2, "cpuset.mems.effective"))}
-    return {}
+        cpus, mems = _read(v1, "cpuset.cpus"), _read(v1, "cpuset.mems")
+    else:
+        cpus, mems = _read(v2, "cpuset.cpus.effective"), _read(v2, "cpuset.mems.effective")
+    doc: dict[str, Any] = {}
+    if _cpu_list(cpus):
+        doc["cpus"] = _cpu_list(cpus)
+    doc["cpu_exclusive"] = _int(v1, "cpuset.cpu_exclusive") or 0
+    if _cpu_list(mems):
+        doc["mems"] = _cpu_list(mems)
+    for name in _CPUSET_FLAGS:
+        doc[name] = _int(v1, f"cpuset.{name}") or 0
+    return doc
 
 
-def _entry(directory: str, prefix: str, *, with_usage: bool = True) -> dict[str, Any]:
-    doc: dict[str, Any] = {"limit": _int(directory, f"{prefix}.limit_in_bytes") or 0}
-    if with_usage:
-        doc["usage"] = _int(directory, f"{prefix}.usage_in_bytes") or 0
-        doc["max"] = _int(directory, f"{prefix}.max_usage_in_bytes") or 0
-    doc["failcnt"] = _int(directory, f"{prefix}.failcnt") or 0
+def _entry(limit: int, usage: int = 0, peak: int = 0, failcnt: int = 0) -> dict[str, int]:
+    """A MemoryEntry as runc writes it: limit and failcnt always, usage and max when set."""
+    doc = {"limit": limit, "usage": usage, "max": peak, "failcnt": failcnt}
     return {k: v for k, v in doc.items() if v or k in ("limit", "failcnt")}
 
 
+def _v1_entry(directory: str, prefix: str) -> dict[str, int]:
+    return _entry(_int(directory, f"{prefix}.limit_in_bytes") or 0,
+                  _int(directory, f"{prefix}.usage_in_bytes") or 0,
+                  _int(directory, f"{prefix}.max_usage_in_bytes") or 0,
+                  _int(directory, f"{prefix}.failcnt") or 0)
+
+
 def _memory(manager: CgroupManager) -> dict[str, Any]:
+    """runc's Memory: the usage, swap, kernel and kernelTCP entries are always present."""
     v1, v2 = _dirs(manager, "memory")
+    raw: dict[str, int] = {}
+    cache = 0
+    usage = swap = kernel = kernel_tcp = _entry(0)
     if v1:
         raw = _keyed(v1, "memory.stat")
-        doc: dict[str, Any] = {"cache": raw.get("cache", 0), "usage": _entry(v1, "memory")}
-        if os.path.exists(os.path.join(v1, "memory.memsw.usage_in_bytes")):
-            doc["swap"] = _entry(v1, "memory.memsw")
-        doc["kernel"] = _entry(v1, "memory.kmem")
-        doc["kernelTCP"] = _entry(v1, "memory.kmem.tcp")
-        doc["raw"] = raw
-        return _nonzero(doc)
-    if v2:
+        cache = raw.get("cache", 0)
+        usage, swap = _v1_entry(v1, "memory"), _v1_entry(v1, "memory.memsw")
+        kernel, kernel_tcp = _v1_entry(v1, "memory.kmem"), _v1_entry(v1, "memory.kmem.tcp")
+    elif v2:
         raw = _keyed(v2, "memory.stat")
-        current = _int(v2, "memory.current") or 0
-        events = _keyed(v2, "memory.events")
-        usage = {"limit": _int(v2, "memory.max") or 0, "usage": current,
-                 "max": _int(v2, "memory.peak") or 0, "failcnt": events.get("max", 0)}
-        doc = {"cache": raw.get("file", 0), "usage": {k: v for k, v in usage.items()
-                                                      if v or k in ("limit", "failcnt")}}
-        swap = _int(v2, "memory.swap.current")
-        if swap is not None:  # runc shows v2 swap as memory+swap, like v1's memsw
-            doc["swap"] = {"limit": _int(v2, "memory.swap.max") or 0, "usage": swap + current,
-                           "failcnt": _keyed(v2, "memory.swap.events").get("max", 0)}
+        cache = raw.get("file", 0)
+        current, limit = _int(v2, "memory.current") or 0, _int(v2, "memory.max") or 0
+        peak = _int(v2, "memory.peak") or 0
+        usage = _entry(limit, current, peak, _keyed(v2, "memory.events").get("max", 0))
+        swap_current = _int(v2, "memory.swap.current")
+        if swap_current is not None:  # runc shows v2 swap as memory+swap, like v1's memsw
+            swap_limit = _int(v2, "memory.swap.max") or 0
+            if swap_limit != NO_LIMIT:
+                swap_limit = NO_LIMIT if limit == NO_LIMIT else swap_limit + limit
+            swap = _entry(swap_limit, swap_current + current,
+                          failcnt=_keyed(v2, "memory.swap.events").get("max", 0))
+    doc: dict[str, Any] = {}
+    if cache:
+        doc["cache"] = cache
+    doc.update(usage=usage, swap=swap, kernel=kernel, kernelTCP=kernel_tcp)
+    if raw:
         doc["raw"] = raw
-        return _nonzero(doc)
-    return {}
+    return doc
 
 
 def _pids(manager: CgroupManager) -> dict[str, Any]:
     v1, v2 = _dirs(manager, "pids")
     directory = v1 or v2
+    if directory is None:  # no pids controller: count the processes, no limit (as runc)
+        return _nonzero({"current": len(manager.pids())})
     limit = _int(directory, "pids.max")
     return _nonzero({"current": _int(directory, "pids.current") or 0,
                      "limit": 0 if limit == NO_LIMIT else (limit or 0)})
 
 
 def _blkio_v1_entries(directory: str, name: str) -> list[dict[str, Any]]:
+    """`MAJ:MIN [Op] value` lines (the `Total` line skipped)."""
     entries = []
     for line in (_read(directory, name) or "").splitlines():
         parts = line.split()
-        if len(parts) != 3 or ":" not in parts[0]:
-            continue  # the "Total N" line
+        if len(parts) not in (2, 3) or ":" not in parts[0]:
+            continue
         major, minor = parts[0].split(":", 1)
-        entries.append(_nonzero({"major": int(major), "minor": int(minor), "op": parts[1],
-                                 "value": int(parts[2])}))
+        try:
+            entries.append(_nonzero({"major": int(major), "minor": int(minor),
+                                     "op": parts[1] if len(parts) == 3 else "",
+                                     "value": int(parts[-1])}))
+        except ValueError:
+            continue
     return entries
+
+
+# v1 blkio file sets in the order runc tries them; the first set whose first file has entries
+# is used: BFQ with its debug files, BFQ, CFQ, throttle (recursive), throttle
+_BLKIO_V1_SETS = (
+    ("blkio.bfq.", "_recursive", ("sectors", "io_service_time", "io_wait_time", "io_merged",
+                                  "io_queued", "time", "io_serviced", "io_service_bytes")),
+    ("blkio.bfq.", "_recursive", ("io_serviced", "io_service_bytes")),
+    ("blkio.", "_recursive", ("sectors", "io_service_time", "io_wait_time", "io_merged",
+                              "io_queued", "time", "io_serviced", "io_service_bytes")),
+    ("blkio.throttle.", "_recursive", ("io_serviced", "io_service_bytes")),
+    ("blkio.throttle.", "", ("io_serviced", "io_service_bytes")),
+)
+_BLKIO_KEYS = {"io_service_bytes": "ioServiceBytesRecursive",
+               "io_serviced": "ioServicedRecursive", "io_queued": "ioQueueRecursive",
+               "io_service_time": "ioServiceTimeRecursive",
+               "io_wait_time": "ioWaitTimeRecursive", "io_merged": "ioMergedRecursive",
+               "time": "ioTimeRecursive", "sectors": "sectorsRecursive"}
+
+
+def _blkio_v1(directory: str) -> dict[str, Any]:
+    for prefix, suffix, names in _BLKIO_V1_SETS:
+        if not _blkio_v1_entries(directory, f"{prefix}{names[0]}{suffix}"):
+            continue
+        found = {_BLKIO_KEYS[n]: _blkio_v1_entries(directory, f"{prefix}{n}{suffix}")
+                 for n in names}
+        return {key: found[key] for key in _BLKIO_KEYS.values() if found.get(key)}
+    return {}
+
+
+def _blkio_v2(directory: str) -> dict[str, Any]:
+    """io.stat mapped to v1's tables: rbytes/wbytes and rios/wios as Read/Write entries."""
+    service_bytes: list[dict[str, Any]] = []
+    serviced: list[dict[str, Any]] = []
+    for line in (_read(directory, "io.stat") or "").splitlines():
+        parts = line.split()
+        if not parts or ":" not in parts[0]:
+            continue
+        major, minor = (int(x) for x in parts[0].split(":", 1))
+        fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        for src, op, target in (("rbytes", "Read", service_bytes),
+                                ("wbytes", "Write", service_bytes),
+                                ("rios", "Read", serviced), ("wios", "Write", serviced)):
+            if src in fields:
+                target.append(_nonzero({"major": major, "minor": minor, "op": op,
+                                        "value": int(fields[src])}))
+    return _nonzero({"ioServiceBytesRecursive": service_bytes,
+                     "ioServicedRecursive": serviced})
 
 
 def _blkio(manager: CgroupManager) -> dict[str, Any]:
     v1, v2 = _dirs(manager, "blkio")
-    if v2 is None:
-        v2 = _dirs(manager, "io")[1]
-    doc: dict[str, Any] = {}
     if v1:
-        for key, names in (("ioServiceBytesRecursive", ("blkio.io_service_bytes_recursive",
-                                                        "blkio.throttle.io_service_bytes")),
-                           ("ioServicedRecursive", ("blkio.io_serviced_recursive",
-                                                    "blkio.throttle.io_serviced"))):
-            for name in names:
-                entries = _blkio_v1_entries(v1, name)
-                if entries:
-                    doc[key] = entries
-                    break
-    elif v2:
-        service_bytes, serviced = [], []
-        for line in (_read(v2, "io.stat") or "").splitlines():
-            parts = line.split()
-            if not parts or ":" not in parts[0]:
-                continue
-            major, minor = (int(x) for x in parts[0].split(":", 1))
-            fields = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-            for src, op, target in (("rbytes", "Read", service_bytes),
-                                    ("wbytes", "Write", service_bytes),
-                                    ("rios", "Read", serviced), ("wios", "Write", serviced)):
-                if src in fields:
-                    target.append(_nonzero({"major": major, "minor": minor, "op": op,
-                                            "value": int(fields[src])}))
-        if service_bytes:
-            doc["ioServiceBytesRecursive"] = service_bytes
-        if serviced:
-            doc["ioServicedRecursive"] = serviced
-    return doc
+        return _blkio_v1(v1)
+    v2 = v2 or _dirs(manager, "io")[1]
+    return _blkio_v2(v2) if v2 else {}
 
 
 def _hugetlb(manager: CgroupManager) -> dict[str, Any]:
@@ -248,19 +292,25 @@ def _hugetlb(manager: CgroupManager) -> dict[str, Any]:
 
 
 def network_interfaces(pid: int) -> list[dict[str, Any]] | None:
-    """Counters of every interface in the network namespace of `pid` (/proc/PID/net/dev)."""
+    """Counters of every interface in the network namespace of `pid` (/proc/PID/net/dev).
+
+    runc's NetworkInterface has no JSON tags, so its keys are the Go field names.
+    """
     text = _read(f"/proc/{pid}/net", "dev")
     if text is None:
         return None
     out = []
     for line in text.splitlines()[2:]:
         name, _, rest = line.partition(":")
-        values = [int(x) for x in rest.split()]
+        try:
+            values = [int(x) for x in rest.split()]
+        except ValueError:
+            continue
         if len(values) < 12:
             continue
-        out.append({"name": name.strip(), "rx_bytes": values[0], "rx_packets": values[1],
-                    "rx_errors": values[2], "rx_dropped": values[3], "tx_bytes": values[8],
-                    "tx_packets": values[9], "tx_errors": values[10], "tx_dropped": values[11]})
+        out.append({"Name": name.strip(), "RxBytes": values[0], "RxPackets": values[1],
+                    "RxErrors": values[2], "RxDropped": values[3], "TxBytes": values[8],
+                    "TxPackets": values[9], "TxErrors": values[10], "TxDropped": values[11]})
     return out
 
 

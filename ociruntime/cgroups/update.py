@@ -24,6 +24,8 @@ FLAG_FIELDS = {
     "memory": ("memory", "limit", "ram"),
     "memory_reservation": ("memory", "reservation", "ram"),
     "memory_swap": ("memory", "swap", "ram"),
+    "kernel_memory": ("memory", "kernel", "ram"),
+    "kernel_memory_tcp": ("memory", "kernelTCP", "ram"),
     "cpu_share": ("cpu", "shares", "int"),
     "cpu_period": ("cpu", "period", "int"),
     "cpu_quota": ("cpu", "quota", "int"),
@@ -114,8 +116,26 @@ def _check_shape(update: dict[str, Any]) -> None:
                 raise RuntimeFailure(f"update: resources.{section}.{key}: must be an integer")
 
 
+# values runc's update treats as "leave unchanged" when 0 or "" (containerd sends zeros)
+_ZERO_KEEPS = {
+    "memory": ("limit", "reservation", "swap", "kernel", "kernelTCP"),
+    "cpu": ("shares", "quota", "period", "realtimeRuntime", "realtimePeriod", "cpus", "mems"),
+    "blockIO": ("weight",),
+    "pids": ("limit",),
+}
+
+
+def _sets(section: str, key: str, value: object) -> bool:
+    """True when `value` changes the stored one (None, and runc's zero values, do not)."""
+    if value is None:
+        return False
+    return not (key in _ZERO_KEEPS.get(section, ()) and value in (0, "")
+                and not isinstance(value, bool))
+
+
 def merge(stored: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """`stored` with every value `update` sets (None and absent values leave it unchanged)."""
+    """`stored` with every value `update` sets (None, absent and runc's "unchanged" zero
+    values leave it as it was)."""
     merged = {k: (dict(v) if isinstance(v, dict) else v) for k, v in stored.items()}
     for section in UPDATABLE:
         value = update.get(section)
@@ -123,7 +143,7 @@ def merge(stored: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, dict):
             target = merged.setdefault(section, {})
-            target.update({k: v for k, v in value.items() if v is not None})
+            target.update({k: v for k, v in value.items() if _sets(section, k, v)})
         else:
             merged[section] = value
     return merged
@@ -135,38 +155,64 @@ def _touched(merged: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def update_container(root: str, container_id: str, update: dict[str, Any]) -> None:
-    """Apply `update` to the container's cgroups and record the merged resources."""
+    """Apply `update` to the container's cgroups and record the merged resources.
+
+    When the kernel rejects a value, what was already written is set back to the recorded
+    resources (as runc does) and the state is left unchanged.
+    """
+    from ociruntime import log
     from ociruntime.cgroups.manager import CgroupManager
     from ociruntime.cgroups.resources import apply_resources
     from ociruntime.container import load
     from ociruntime.state import derive_status
 
     _check_shape(update)
-    state_dir, state, status = load(root, container_id)
+    _drop_kernel_memory(update)
+    state_dir, _, _ = load(root, container_id)
     state_dir.lock()
     try:
+        state = state_dir.load()  # as it is now that we hold the lock
         status = derive_status(state_dir, state)
         if status in ("stopped", "creating"):
             raise RuntimeFailure("container not running")
         linux = state.config.setdefault("linux", {})
-        merged = merge(linux.get("resources") or {}, update)
+        stored = linux.get("resources") or {}
+        merged = merge(stored, update)
         manager = CgroupManager.from_state(state.cgroup_paths)
         if not manager.paths:
             raise RuntimeFailure("update: this container has no cgroups (rootless without "
                                  "delegation)")
-        apply_resources(manager, _touched(merged, update), initial=False)
+        try:
+            # initial=True: also enables v2 controllers the container was created without
+            apply_resources(manager, _touched(merged, update), initial=True)
+        except RuntimeFailure:
+            try:
+                apply_resources(manager, _touched(stored, update), initial=False)
+            except RuntimeFailure as e:
+                log.warning(f"update: setting back the previous limits failed: {e}")
+            raise
         linux["resources"] = merged
         state_dir.write(state)
     finally:
         state_dir.unlock()
 
 
-def warn_ignored(values: dict[str, str | None]) -> None:
-    """runc's flags pyrunc accepts but cannot apply on this host are named on stderr."""
+def _drop_kernel_memory(update: dict[str, Any]) -> None:
+    """Kernel memory limits are ignored with a warning, as runc 1.1 does (kernels >= 5.16
+    have no kmem limit)."""
+    memory = update.get("memory") or {}
+    if any(memory.pop(key, None) for key in ("kernel", "kernelTCP")):
+        from ociruntime import log
+
+        message = "update: kernel memory settings are ignored"
+        log.warning(message)
+        os.write(2, f"pyrunc: {message}\n".encode())
+
+
+def refuse_rdt(values: dict[str, str | None]) -> None:
+    """runc's Intel RDT flags: refused, as runc does where resctrl is not enabled."""
     for dest in ("l3_cache_schema", "mem_bw_schema"):
         if values.get(dest):
             raise RuntimeFailure(f"update: --{dest.replace('_', '-')}: Intel RDT (resctrl) is "
                                  "not supported")
-    if values.get("kernel_memory") or values.get("kernel_memory_tcp"):
-        os.write(2, b"pyrunc: update: kernel memory limits are not supported by this kernel "
-                    b"(ignored, as runc does)\n")
+

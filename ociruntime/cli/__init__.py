@@ -167,7 +167,7 @@ def cmd_ps(args: Args) -> int:
         raise RuntimeFailure(f"invalid format option: {args.format}")
     pids = container.pids(args.root, args.container_id)
     if args.format == "json":
-        _out(dumps(pids) + "\n")
+        _out(dumps(pids or None) + "\n")  # runc prints a Go nil slice: null
         return 0
     _out(container.ps_table(pids, args.ps_args or ["-ef"]))
     return 0
@@ -177,12 +177,11 @@ def cmd_update(args: Args) -> int:
     from ociruntime.cgroups import update
 
     values = {dest: getattr(args, dest, None) for dest in
-              (*update.FLAG_FIELDS, "kernel_memory", "kernel_memory_tcp", "l3_cache_schema",
-               "mem_bw_schema")}
+              (*update.FLAG_FIELDS, "l3_cache_schema", "mem_bw_schema")}
+    update.refuse_rdt(values)
     if args.resources:
         resources = update.read_resources(args.resources)
     else:
-        update.warn_ignored(values)
         resources = update.resources_from_flags(values)
     update.update_container(args.root, args.container_id, resources)
     return 0
