@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ociruntime import OCI_VERSION
 
 TYPE_CHECKING = False
@@ -101,11 +103,13 @@ def default_spec(rootless: bool = False, terminal: bool = True) -> dict[str, Any
         "readonlyPaths": list(READONLY_PATHS),
     }
     if rootless:
+        # like `runc spec --rootless`: the caller's own ids mapped to root, no network
+        # namespace (an unprivileged user could not give it a link), no resources
+        namespaces.remove({"type": "network"})
         namespaces.append({"type": "user"})
-        namespaces.append({"type": "cgroup"})
         linux.pop("resources")
-        linux["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
+        linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
     return {
         "ociVersion": OCI_VERSION,
         "process": {

@@ -87,8 +87,15 @@ def switch_user(user: dict[str, Any], caps: CapabilitySets | None) -> None:
     if caps is not None:
         caps.drop_bounding()
     sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    groups = [int(g) for g in user.get("additionalGids") or []]
     if _setgroups_allowed():
-        os.setgroups([int(g) for g in user.get("additionalGids") or []])
+        os.setgroups(groups)
+    elif groups:
+        # a user namespace whose gid_map was written without newgidmap: the kernel forbids
+        # setgroups (runc refuses such a config too rather than silently dropping the groups)
+        raise RuntimeFailure("process.user.additionalGids: cannot set supplementary groups, "
+                             "setgroups is denied in this user namespace (map more than your "
+                             "own gid, which uses newgidmap)")
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
