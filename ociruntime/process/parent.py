@@ -184,14 +184,11 @@ def _set_initial_affinity(pid: int, process: dict[str, Any]) -> None:
 def _warn_unknown_capabilities(process: dict[str, Any]) -> None:
     """Capabilities this kernel does not know are skipped with a warning (runtime-spec 1.1)."""
     from ociruntime import log
-    from ociruntime.config.known import CAPABILITIES, last_cap
+    from ociruntime.config.known import last_cap
+    from ociruntime.linux.capabilities import unknown_to_kernel
 
-    top = last_cap()
-    for kind, names in (process.get("capabilities") or {}).items():
-        for name in names or []:
-            if CAPABILITIES.get(name, 0) > top:
-                log.warning(f"process.capabilities.{kind}: {name} is unknown to this kernel "
-                            "and skipped")
+    for entry in unknown_to_kernel(process.get("capabilities"), last_cap()):
+        log.warning(f"process.capabilities.{entry} is unknown to this kernel and skipped")
 
 
 def reap(pid: int) -> None:
