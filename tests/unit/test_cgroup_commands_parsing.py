@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.cgroups.stats import NO_LIMIT, collect
 from ociruntime.cgroups.update import merge, parse_ram, resources_from_flags
+from ociruntime.cli.parser import parse
 from ociruntime.errors import RuntimeFailure
 from ociruntime.events import parse_duration
 
@@ -74,3 +77,82 @@ def test_v2_stat_files(tmp_path):
     assert data["pids"] == {"current": 2}
     assert data["blkio"]["ioServiceBytesRecursive"] == [
         {"major": 8, "op": "Read", "value": 4096}, {"major": 8, "op": "Write"}]
+    assert data["memory"]["swap"] == {"limit": NO_LIMIT, "usage": 4096, "failcnt": 0}
+    assert data["memory"]["kernel"] == data["memory"]["kernelTCP"] == {"limit": 0, "failcnt": 0}
+    assert data["cpuset"] == {"cpu_exclusive": 0, "mem_hardwall": 0, "mem_exclusive": 0,
+                              "memory_migrate": 0, "memory_spread_page": 0,
+                              "memory_spread_slab": 0, "memory_pressure": 0,
+                              "sched_load_balance": 0, "sched_relax_domain_level": 0}
+
+
+def test_v2_swap_limit_is_memory_plus_swap(tmp_path):
+    """runc reports v2's swap like v1's memsw: swap.max + memory.max, unless either is max."""
+    (tmp_path / "cgroup.controllers").write_text("memory\n")
+    for name, text in {"memory.current": "100\n", "memory.max": "1000\n",
+                       "memory.swap.current": "50\n", "memory.swap.max": "500\n"}.items():
+        (tmp_path / name).write_text(text)
+    memory = collect(CgroupManager({"": str(tmp_path)}), 1)["memory"]
+    assert memory["usage"] == {"limit": 1000, "usage": 100, "failcnt": 0}
+    assert memory["swap"] == {"limit": 1500, "usage": 150, "failcnt": 0}
+    assert "raw" not in memory and "cache" not in memory, "omitempty, as in Go"
+
+
+def test_v1_blkio_takes_the_first_file_set_with_entries(tmp_path):
+    """BFQ files when they have entries (with the 2-field sectors lines), else throttle."""
+    blkio = tmp_path / "blkio"
+    blkio.mkdir()
+    (blkio / "blkio.bfq.io_service_bytes_recursive").write_text("Total 0\n")
+    (blkio / "blkio.throttle.io_serviced_recursive").write_text(
+        "8:0 Read 3\n8:0 Write 0\nTotal 3\n")
+    (blkio / "blkio.throttle.io_service_bytes_recursive").write_text(
+        "8:0 Read 12288\n8:0 Write 0\nTotal 12288\n")
+    manager = CgroupManager({"blkio": str(blkio)})
+    assert collect(manager, 1)["blkio"] == {
+        "ioServiceBytesRecursive": [{"major": 8, "op": "Read", "value": 12288},
+                                    {"major": 8, "op": "Write"}],
+        "ioServicedRecursive": [{"major": 8, "op": "Read", "value": 3},
+                                {"major": 8, "op": "Write"}]}
+    for name, text in {"sectors_recursive": "8:16 24\n",
+                       "io_service_bytes_recursive": "8:16 Read 4096\nTotal 4096\n",
+                       "io_serviced_recursive": "8:16 Read 1\nTotal 1\n"}.items():
+        (blkio / f"blkio.bfq.{name}").write_text(text)
+    data = collect(manager, 1)["blkio"]
+    assert data["sectorsRecursive"] == [{"major": 8, "minor": 16, "value": 24}]
+    assert data["ioServiceBytesRecursive"] == [{"major": 8, "minor": 16, "op": "Read",
+                                                "value": 4096}]
+
+
+def test_no_pids_controller_counts_cgroup_procs(tmp_path):
+    (tmp_path / "cgroup.procs").write_text("10\n11\n12\n")
+    assert collect(CgroupManager({"": str(tmp_path)}), 1)["pids"] == {"current": 3}
+
+
+def test_network_interfaces_use_go_field_names():
+    """runc's NetworkInterface has no JSON tags: go-runc reads Name, RxBytes, ..."""
+    interfaces = collect(CgroupManager({}), os.getpid())["network_interfaces"]
+    assert interfaces and "lo" in [i["Name"] for i in interfaces]
+    assert list(interfaces[0]) == ["Name", "RxBytes", "RxPackets", "RxErrors", "RxDropped",
+                                   "TxBytes", "TxPackets", "TxErrors", "TxDropped"]
+
+
+def test_zero_values_leave_limits_unchanged_like_runc():
+    stored = {"memory": {"limit": 64 << 20, "swap": 128 << 20}, "pids": {"limit": 10},
+              "cpu": {"shares": 512, "cpus": "0-1"}}
+    update = {"memory": {"limit": 0, "swap": 0, "swappiness": 0}, "pids": {"limit": 0},
+              "cpu": {"shares": 0, "cpus": "", "quota": -1}, "blockIO": {"weight": 0}}
+    merged = merge(stored, update)
+    assert merged["memory"] == {"limit": 64 << 20, "swap": 128 << 20, "swappiness": 0}
+    assert merged["pids"] == {"limit": 10}
+    assert merged["cpu"] == {"shares": 512, "cpus": "0-1", "quota": -1}
+    assert merged["blockIO"] == {}
+    assert merge(stored, {"pids": {"limit": -1}})["pids"] == {"limit": -1}, "-1: no limit"
+
+
+def test_update_flags_as_runc_spells_them():
+    args = parse(["update", "--cpu-share", "10", "--cpu-shares=20", "--kernel-memory", "1m",
+                  "-r", "-", "ctr"])
+    assert args.cpu_share == "20" and args.kernel_memory == "1m" and args.resources == "-"
+    flags = resources_from_flags({"kernel_memory": "1m", "kernel_memory_tcp": "2k"})
+    assert flags == {"memory": {"kernel": 1 << 20, "kernelTCP": 2 << 10}}
+    args = parse(["events", "--interval=5s", "ctr"])  # go-runc's spelling
+    assert args.interval == "5s" and not args.stats
