@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
             raise RuntimeFailure("--systemd-cgroup is not supported yet")
         code = HANDLERS[args.command](args)
     except RuntimeFailure as e:
+        if (given := getattr(e, "global_args", None)) is not None:
+            log.configure(given.log, given.log_format, given.debug)
         log.error(str(e))
     except KeyboardInterrupt:
         log.error("interrupted")

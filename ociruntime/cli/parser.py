@@ -217,6 +217,16 @@ def parse(argv: list[str]) -> Args:
         i = _take_flag(GLOBAL_FLAGS, values, argv, i, "")
     if i == len(argv):
         return Args(**values)
+    try:
+        return _parse_command(argv, i, values)
+    except RuntimeFailure as failure:
+        # like runc, a bad command line after the global flags is still logged to --log
+        failure.global_args = Args(**{f.dest: values[f.dest] for f in GLOBAL_FLAGS})
+        raise
+
+
+def _parse_command(argv: list[str], i: int, values: dict[str, object]) -> Args:
+    """Parse `argv[i:]`: the command's name, flags and positionals, into `values`."""
     name = argv[i]
     command = COMMANDS.get(name)
     if command is None:

@@ -67,3 +67,14 @@ def test_help_for_every_command():
     for name in COMMANDS:
         assert f"pyrunc {name}" in usage(name)
     assert parse(["create", "--help"]).help is True
+
+
+@pytest.mark.parametrize("argv", [["--log", "/l", "--log-format=json", "bogus"],
+                                  ["--log=/l", "--log-format", "json", "kill", "--bogus", "x"],
+                                  ["--log", "/l", "--log-format", "json", "state"]])
+def test_command_line_errors_carry_the_global_flags(argv):
+    """A bad command after good global flags is still reported to --log (as runc does)."""
+    with pytest.raises(RuntimeFailure) as failure:
+        parse(argv)
+    given = failure.value.global_args  # type: ignore[attr-defined]
+    assert (given.log, given.log_format) == ("/l", "json")
