@@ -310,7 +310,7 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
     if all_processes:
         cgroups = CgroupManager.from_state(state.cgroup_paths)
         if status == "stopped" and not cgroups.pids():
-            raise ContainerNotRunning()
+            return  # nothing left to signal: a success, as in runc 1.1.5
         cgroups.kill_all(sig)
         return
     if state.pid <= 0:
