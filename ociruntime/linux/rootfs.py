@@ -94,7 +94,11 @@ def prepare(plan: RootfsPlan) -> int:
             os.close(mkdir_all_in_root(root_fd, d))
         except SyscallError as e:
             if e.errno not in (errno.EROFS, errno.EEXIST):
-                raise
+                if d != plan.cwd:
+                    raise
+                # e.g. /proc/self/fd/N (CVE-2024-21626): resolved inside the root, refused
+                raise RuntimeFailure(f"process.cwd {d!r}: cannot be created inside the rootfs:"
+                                     f" {e}") from None
     return root_fd
 
 

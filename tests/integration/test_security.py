@@ -194,3 +194,78 @@ def test_masked_dev_null_is_the_real_null_device(pyrunc, make_bundle, cid, tmp_p
     proc = pyrunc.run("run", "-b", str(bundle), cid)
     assert proc.returncode == 1
     assert "not the null device" in proc.stderr
+
+
+def test_joining_runtime_exe_cannot_be_opened(runtime, make_bundle, cid):
+    """CVE-2019-5736 class: while `exec` runs, a container process watches /proc for the
+    runtime's joining process and tries to open its /proc/PID/exe (the host's interpreter or
+    runtime binary). Non-dumpable, the link can be neither read nor opened."""
+    # an unreadable link is listed without a target ("... /proc/N/exe"): not found
+    watch = ("while :; do ls -l /proc/[0-9]*/exe 2>/dev/null | grep -v -e '-> /bin/busybox$' "
+             "-e '/exe$' >> /dev/found; done")
+    runtime.run("run", "-d", "-b", str(make_bundle(["sh", "-c", watch])), cid, check=True)
+    for _ in range(25):
+        runtime.run("exec", cid, "true", check=True)
+    found = runtime.run("exec", cid, "cat", "/dev/found", check=True).stdout
+    assert found == "", f"host executables reachable from the container: {found}"
+
+
+def test_dev_null_symlink_cannot_redirect_masks(pyrunc, make_bundle, cid, tmp_path):
+    """CVE-2025-31133: with /dev/null a symlink to a writable procfs file, masking would bind
+    that file over the masked path, and the container could write through it. pyrunc refuses.
+    The link points at the container's own domainname, so even a failure harms nothing.
+    (runc 1.1.5 predates the fix: it binds domainname over /proc/timer_list, and a write
+    through the mask succeeds, which is why this runs pyrunc only.)"""
+    fake_dev = tmp_path / "link-dev"
+    fake_dev.mkdir()
+    os.symlink("/proc/sys/kernel/domainname", fake_dev / "null")
+
+    def link_null(c):
+        c["mounts"] = [m for m in c["mounts"] if not m["destination"].startswith("/dev")]
+        c["mounts"].append({"destination": "/dev", "type": "bind", "source": str(fake_dev),
+                            "options": ["bind"]})
+        c["linux"]["maskedPaths"] = ["/proc/timer_list"]
+        c["linux"]["readonlyPaths"] = []
+    proc = pyrunc.run("run", "-b", str(make_bundle(
+        ["sh", "-c", "echo x > /proc/timer_list && echo WROTE"], link_null)), cid)
+    assert proc.returncode == 1, proc.stdout
+    assert "WROTE" not in proc.stdout
+    assert "not the null device" in proc.stderr, proc.stderr
+
+
+def test_masked_symlink_resolves_inside_the_rootfs(runtime, make_bundle, cid):
+    """A masked path that is an absolute symlink masks the container's target, not a host
+    path of the same name (masking happens inside the new root)."""
+    def mask_link(c):
+        c["linux"]["maskedPaths"] = ["/etc/link-to-secret"]
+    bundle = make_bundle(["sh", "-c", "cat /etc/secret; echo end"], mask_link)
+    (bundle / "rootfs" / "etc" / "secret").write_text("SECRET\n")
+    os.symlink("/etc/secret", bundle / "rootfs" / "etc" / "link-to-secret")
+    proc = runtime.run("run", "-b", str(bundle), cid)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "end\n"
+
+
+@pytest.mark.parametrize("fd", range(3, 10))
+def test_cwd_through_a_leaked_fd_stays_inside(pyrunc, make_bundle, cid, fd):
+    """CVE-2024-21626: process.cwd /proc/self/fd/N must not land on a directory of the host
+    that the runtime had open. Either chdir fails, or `..` from the cwd reaches the
+    container's own root. (runc 1.1.5 predates the fix in 1.1.12, so pyrunc only.)"""
+    script = ("cd ../../../../../../../../..; stat -c %d:%i .; stat -c %d:%i /")
+
+    def cwd(c):
+        c["process"]["cwd"] = f"/proc/self/fd/{fd}"
+    proc = pyrunc.run("run", "-b", str(make_bundle(["sh", "-c", script], cwd)), cid)
+    if proc.returncode == 0:
+        top, root = proc.stdout.split()
+        assert top == root, "cwd outside the container's root"
+    else:
+        assert proc.stderr.startswith("pyrunc: process.cwd"), proc.stderr
+    started = pyrunc.run("run", "-d", "-b", str(make_bundle(["sleep", "30"])), cid + "x")
+    assert started.returncode == 0, started.stderr
+    proc = pyrunc.run("exec", "--cwd", f"/proc/self/fd/{fd}", cid + "x", "sh", "-c", script)
+    if proc.returncode == 0:
+        top, root = proc.stdout.split()
+        assert top == root, "exec --cwd outside the container's root"
+    else:
+        assert "chdir to cwd" in proc.stderr, proc.stderr
