@@ -132,12 +132,13 @@ def check_semantics(doc: dict[str, Any], source: str = "config.json") -> None:
                               f"duplicate namespace type {ns['type']!r}")
         kinds[ns["type"]] = i
     new = {ns["type"] for ns in linux.get("namespaces") or [] if not ns.get("path")}
-    if doc.get("hostname") and "uts" not in new:
+    # A joined uts namespace (path set) is the container's own too: the name is set in it.
+    if doc.get("hostname") and "uts" not in kinds:
         raise ConfigError(f"{source}: $.hostname",
-                          "setting the hostname needs a new uts namespace")
-    if doc.get("domainname") and "uts" not in new:
+                          "setting the hostname needs a uts namespace (new or joined)")
+    if doc.get("domainname") and "uts" not in kinds:
         raise ConfigError(f"{source}: $.domainname",
-                          "setting the domainname needs a new uts namespace")
+                          "setting the domainname needs a uts namespace (new or joined)")
     for kind in ("uidMappings", "gidMappings"):
         if linux.get(kind) and "user" not in new:
             raise ConfigError(f"{source}: $.linux.{kind}", "needs a new user namespace")

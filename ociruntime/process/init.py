@@ -187,9 +187,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     rootfs_mod.pivot(plan, root_fd)
     os.close(root_fd)
     config = ctx.config
-    if config.get("hostname") is not None and "uts" in ctx.new_namespaces:
+    own_uts = "uts" in ctx.new_namespaces or "uts" in ctx.join_fds
+    if config.get("hostname") is not None and own_uts:
         _socket.sethostname(config["hostname"])
-    if config.get("domainname") is not None and "uts" in ctx.new_namespaces:
+    if config.get("domainname") is not None and own_uts:
         sc.setdomainname(config["domainname"])
     if ctx.console is not None:
         user = ctx.process.get("user") or {}

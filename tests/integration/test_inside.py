@@ -200,6 +200,28 @@ def test_join_network_namespace_by_path(runtime, make_bundle, cid, tmp_path):
         subprocess.run(["umount", str(ns_file)], check=True)
 
 
+def test_hostname_set_in_uts_namespace_joined_by_path(runtime, make_bundle, cid, tmp_path):
+    """runtime-tools linux_ns_path: hostname with a uts namespace joined by path is set there."""
+    ns_file = tmp_path / "utsns"
+    ns_file.touch()
+    subprocess.run(["unshare", f"--uts={ns_file}", "hostname", "before-join"], check=True)
+    host_name = os.uname().nodename
+    try:
+        def join(c):
+            c["hostname"] = "joined-uts"
+            for ns in c["linux"]["namespaces"]:
+                if ns["type"] == "uts":
+                    ns["path"] = str(ns_file)
+        out = run_in(runtime, make_bundle, cid, "readlink /proc/self/ns/uts; hostname", join)
+        assert out.split() == [f"uts:[{os.stat(ns_file).st_ino}]", "joined-uts"]
+        seen = subprocess.run(["nsenter", f"--uts={ns_file}", "hostname"], check=True,
+                              capture_output=True, text=True).stdout.strip()
+        assert seen == "joined-uts"
+        assert os.uname().nodename == host_name
+    finally:
+        subprocess.run(["umount", str(ns_file)], check=True)
+
+
 def test_user_namespace_mappings(runtime, make_bundle, cid):
     def userns(c):
         c["linux"]["namespaces"].append({"type": "user"})
