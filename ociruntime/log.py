@@ -14,6 +14,7 @@ import time
 from ociruntime.jsonio import dumps
 
 _config = {"path": "", "format": "text", "debug": False}
+PROG = "pyrunc"  # the name error lines start with (pyrunc-bundle sets its own)
 
 
 def configure(path: str | None, fmt: str, debug: bool) -> None:
@@ -54,7 +55,7 @@ def error(msg: str) -> None:
     """Report a failure: one line on stderr and one error line in the log file."""
     msg = " ".join(msg.splitlines())
     _write_file(_format("error", msg))
-    sys.stderr.write(f"pyrunc: {msg}\n")
+    sys.stderr.write(f"{PROG}: {msg}\n")
     sys.stderr.flush()
 
 

@@ -336,8 +336,8 @@ def test_volumes_survive_rm(tool, tmp_path, layers):
         if "ro-refused" in tool("logs", "v").stdout:
             break
         time.sleep(0.05)
-    assert tool("logs", "v").stdout == "read me\n/bin/sh: can't create /ro/new: Read-only file system" \
-        "\nro-refused\n"
+    assert tool("logs", "v").stdout == \
+        "read me\n/bin/sh: can't create /ro/new: Read-only file system\nro-refused\n"
     proc = tool("rm", "v", check=False)
     assert proc.returncode == 1 and "is running" in proc.stderr
     tool("rm", "-f", "v")
