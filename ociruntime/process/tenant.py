@@ -10,6 +10,7 @@ tells it why not.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from ociruntime.cgroups.manager import CgroupManager
@@ -58,6 +59,10 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
     except OSError as e:
         for fd in fds.values():
             os.close(fd)
+        if e.errno in (errno.ENOENT, errno.ESRCH):
+            # the init died since its state was read: say so as runc does (podman reads "no
+            # such file or directory" as "command not found")
+            raise RuntimeFailure("cannot exec in a stopped container") from None
         raise RuntimeFailure(f"open namespaces of pid {init_pid}: {e.strerror}") from None
     return fds
 
