@@ -69,7 +69,7 @@ class Ctr:
         self("container", "delete", name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def containerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctr]:
     """Start containerd with its own root, state and socket; stop it by pid at the end."""
     if not shutil.which("containerd") or not shutil.which("ctr"):
@@ -120,7 +120,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             pass
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def podman() -> Iterator[Podman]:
     """podman with private storage/config in /tmp, the test image loaded, driving RUNTIME."""
     if not shutil.which("podman") or not shutil.which("conmon"):
