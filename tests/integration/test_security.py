@@ -269,3 +269,116 @@ def test_cwd_through_a_leaked_fd_stays_inside(pyrunc, make_bundle, cid, fd):
         assert top == root, "exec --cwd outside the container's root"
     else:
         assert "chdir to cwd" in proc.stderr, proc.stderr
+
+
+SIGSYS_EXIT = 128 + 31
+
+
+def test_seccomp_actions_seen_inside(runtime, make_bundle, cid):
+    """Every action from inside: TRAP, KILL and KILL_THREAD end the caller with SIGSYS, TRACE
+    without a tracer fails the call with ENOSYS, LOG lets it through, ERRNO returns errnoRet."""
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["sync"], "action": "SCMP_ACT_TRAP"},
+            {"names": ["mknod", "mknodat"], "action": "SCMP_ACT_KILL_THREAD"},
+            {"names": ["rmdir"], "action": "SCMP_ACT_KILL"},
+            {"names": ["symlink", "symlinkat"], "action": "SCMP_ACT_TRACE"},
+            {"names": ["link", "linkat"], "action": "SCMP_ACT_LOG"},
+            {"names": ["unlink", "unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18},
+        ]}
+    out = run_in(runtime, make_bundle, cid,
+                 "touch /dev/f; sync; echo trap:$?; mkfifo /dev/p; echo kill_thread:$?; "
+                 "rmdir /dev/none; echo kill:$?; ln -s a /dev/l 2>&1; echo trace:$?; "
+                 "ln /dev/f /dev/h && echo log:linked; rm /dev/f 2>&1; echo errno:$?", seccomp)
+    lines = out.splitlines()
+    assert f"trap:{SIGSYS_EXIT}" in lines
+    assert f"kill_thread:{SIGSYS_EXIT}" in lines
+    assert f"kill:{SIGSYS_EXIT}" in lines
+    assert "Function not implemented" in out and "trace:1" in lines, out
+    assert "log:linked" in lines
+    assert "Invalid cross-device link" in out and "errno:1" in lines, out  # errnoRet 18
+
+
+@pytest.mark.parametrize(("op", "value", "value_two", "denied"), [
+    ("SCMP_CMP_EQ", 5, 0, {5}), ("SCMP_CMP_NE", 5, 0, {3, 7}), ("SCMP_CMP_LT", 5, 0, {3}),
+    ("SCMP_CMP_LE", 5, 0, {3, 5}), ("SCMP_CMP_GT", 5, 0, {7}), ("SCMP_CMP_GE", 5, 0, {5, 7}),
+    ("SCMP_CMP_MASKED_EQ", 4, 4, {5, 7}),
+])
+def test_seccomp_arg_operators(runtime, make_bundle, cid, op, value, value_two, denied):
+    """chmod MODE: the mode is an argument the container controls (chmod arg 1, fchmodat
+    arg 2); each operator denies exactly the modes it matches, with errnoRet EACCES."""
+    cmp = {"value": value, "valueTwo": value_two, "op": op}
+
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+             "args": [dict(cmp, index=1)]},
+            {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+             "args": [dict(cmp, index=2)]},
+        ]}
+    out = run_in(runtime, make_bundle, cid,
+                 "touch /dev/f; for m in 3 5 7; do chmod $m /dev/f 2>/dev/null && echo $m:ok "
+                 "|| echo $m:denied; done", seccomp)
+    got = {int(line.split(":")[0]) for line in out.splitlines() if line.endswith(":denied")}
+    assert got == denied, out
+
+
+def test_seccomp_same_argument_twice_is_an_or(runtime, make_bundle, cid):
+    """Two comparisons of one argument in one rule: runc adds a rule per comparison."""
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+             "args": [{"index": 1, "value": 3, "op": "SCMP_CMP_EQ"},
+                      {"index": 1, "value": 7, "op": "SCMP_CMP_EQ"}]}]}
+    out = run_in(runtime, make_bundle, cid,
+                 "touch /dev/f; for m in 3 5 7; do chmod $m /dev/f 2>/dev/null && echo $m:ok "
+                 "|| echo $m:denied; done", seccomp)
+    assert out.split() == ["3:denied", "5:ok", "7:denied"]
+
+
+def _seccomp_audit_lines() -> set[str]:
+    import subprocess
+
+    log = subprocess.run(["dmesg"], capture_output=True, text=True, check=True).stdout
+    return {line for line in log.splitlines() if "type=1326" in line}
+
+
+@pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_LOG"],
+                                   ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                                    "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]])
+def test_seccomp_flags(pyrunc, make_bundle, cid, flags):
+    """flags: with SECCOMP_FILTER_FLAG_LOG the kernel audits the ERRNO hit (dmesg, type=1326,
+    comm mkfifo, code 0x50000); without it, not. TSYNC and SPEC_ALLOW load and the filter
+    works. (runc 1.1.5 refuses any flags: "seccomp flags are not yet supported by runc".)"""
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "flags": flags,
+                                 "syscalls": [{"names": ["mknod", "mknodat"],
+                                               "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    before = _seccomp_audit_lines()
+    out = run_in(pyrunc, make_bundle, cid, "mkfifo /dev/p 2>&1; grep ^Seccomp: /proc/self/status",
+                 seccomp)
+    assert "Permission denied" in out
+    assert status_of(out)["Seccomp"] == "2"
+    audited = [line for line in _seccomp_audit_lines() - before
+               if 'comm="mkfifo"' in line and "code=0x50000" in line]
+    assert len(audited) == ("SECCOMP_FILTER_FLAG_LOG" in flags), audited
+
+
+def test_seccomp_wait_killable_recv(pyrunc, make_bundle, cid):
+    """WAIT_KILLABLE_RECV (kernel 5.19, libseccomp 2.6): where supported_flags() lists it
+    the filter loads and works; otherwise a one-line config error and nothing left behind."""
+    from ociruntime.linux.seccomp import supported_flags
+
+    def seccomp(c):
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                 "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                                 "syscalls": [{"names": ["mknod", "mknodat"],
+                                               "action": "SCMP_ACT_ERRNO"}]}
+    proc = pyrunc.run("run", "-b", str(make_bundle(
+        ["sh", "-c", "mkfifo /dev/p 2>&1; grep ^Seccomp: /proc/self/status"], seccomp)), cid)
+    if "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in supported_flags():
+        assert proc.returncode == 0, proc.stderr
+        assert "Operation not permitted" in proc.stdout and "Seccomp:\t2" in proc.stdout
+    else:
+        assert proc.returncode == 1
+        assert proc.stderr.count("\n") == 1 and "WAIT_KILLABLE_RECV" in proc.stderr
