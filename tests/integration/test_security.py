@@ -172,12 +172,29 @@ def test_mount_destination_symlink_cannot_escape(pyrunc, make_bundle, cid, tmp_p
 
 
 def test_masks_hold_without_cap_sys_admin(runtime, make_bundle, cid):
-    out = run_in(runtime, make_bundle, cid,
-                 "umount /proc/keys 2>&1; mount -o remount,rw /proc/sys 2>&1; "
-                 "echo 1 > /proc/sys/kernel/panic_on_oops 2>&1; wc -c < /proc/keys")
-    assert out.strip().endswith("0")
-    assert "Operation not permitted" in out or "Permission denied" in out or \
-        "Read-only" in out
+    """Every way a container root without CAP_SYS_ADMIN could lift a mask or a read-only
+    path fails, and the masked/read-only files stay as they were."""
+    attempts = {
+        "umount-mask": "umount /proc/keys",
+        "umount-lazy": "umount -l /proc/kcore",
+        "remount-proc-sys": "mount -o remount,rw /proc/sys",
+        "remount-sys": "mount -o remount,rw /sys",
+        "umount-firmware": "umount /sys/firmware",
+        "write-proc-sys": "echo 1 > /proc/sys/kernel/panic_on_oops",
+        "write-sysrq": "echo h > /proc/sysrq-trigger",
+        "bind-over": "mount --bind /tmp /proc/sys",
+        "new-proc": "mkdir -p /dev/p && mount -t proc proc /dev/p",
+    }
+    script = "; ".join(f"{cmd} 2>/dev/null && echo {name}:ok || echo {name}:refused"
+                       for name, cmd in attempts.items())
+    script += "; wc -c < /proc/keys; ls /sys/firmware | wc -l; cat /proc/sys/kernel/panic_on_oops"
+    before = open("/proc/sys/kernel/panic_on_oops").read().strip()
+    out = run_in(runtime, make_bundle, cid, script)
+    lines = out.splitlines()
+    for name in attempts:
+        assert f"{name}:refused" in lines, out
+    assert lines[-3:] == ["0", "0", before], out
+    assert open("/proc/sys/kernel/panic_on_oops").read().strip() == before
 
 
 def test_masked_dev_null_is_the_real_null_device(pyrunc, make_bundle, cid, tmp_path):
