@@ -372,10 +372,15 @@ def test_seccomp_flags(pyrunc, make_bundle, cid, flags):
                                  "syscalls": [{"names": ["mknod", "mknodat"],
                                                "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
     before = _seccomp_audit_lines()
-    out = run_in(pyrunc, make_bundle, cid, "mkfifo /dev/p 2>&1; grep ^Seccomp: /proc/self/status",
-                 seccomp)
+    out = run_in(pyrunc, make_bundle, cid, "mkfifo /dev/p 2>&1; grep -E "
+                 "'^(Seccomp|Speculation_Store_Bypass):' /proc/self/status", seccomp)
     assert "Permission denied" in out
-    assert status_of(out)["Seccomp"] == "2"
+    st = status_of(out)
+    assert st["Seccomp"] == "2"
+    if "SECCOMP_FILTER_FLAG_SPEC_ALLOW" in flags:  # the filter left speculation as it was
+        with open("/proc/self/status") as f:
+            assert status_of(f.read())["Speculation_Store_Bypass"] == \
+                st["Speculation_Store_Bypass"]
     audited = [line for line in _seccomp_audit_lines() - before
                if 'comm="mkfifo"' in line and "code=0x50000" in line]
     assert len(audited) == ("SECCOMP_FILTER_FLAG_LOG" in flags), audited
