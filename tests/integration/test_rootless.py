@@ -231,3 +231,55 @@ def _base_config(user: RootlessUser) -> dict:
     config["process"]["capabilities"] = {k: list(CAPS) for k in
                                          ("bounding", "effective", "permitted")}
     return config
+
+
+def _delegate(user: RootlessUser, name: str) -> list[Path]:
+    """A cgroup `name` in every hierarchy, owned by the user (as systemd delegates one)."""
+    made = []
+    for hierarchy in sorted(Path("/sys/fs/cgroup").iterdir()):
+        target = hierarchy / name
+        target.mkdir()
+        made.append(target)
+        if hierarchy.name == "cpuset":
+            for knob in ("cpuset.cpus", "cpuset.mems"):
+                (target / knob).write_text((hierarchy / knob).read_text())
+        subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(target)], check=True)
+    return made
+
+
+def test_rootless_uses_a_delegated_cgroup(user, tmp_path):
+    """With a cgroup delegated to the user (and the caller already inside it, as in a systemd
+    user session) rootless pyrunc creates the container's cgroups there and applies limits."""
+    work = _workdir(tmp_path, user)
+    name = f"pyrl-deleg-{uuid.uuid4().hex[:6]}"
+    config = _base_config(user)
+    config["linux"]["cgroupsPath"] = f"/{name}/c1"
+    config["linux"]["resources"] = {"pids": {"limit": 42}}
+    config["process"]["args"] = ["sh", "-c", "grep -E '^[0-9]+:(pids|memory):' /proc/self/cgroup; "
+                                 f"cat /sys/fs/cgroup/pids/{name}/c1/pids.max"]
+    made = _delegate(user, name)
+    try:
+        bundle = work / "deleg"
+        bundle.mkdir()
+        config["root"] = {"path": str(work / "rootfs"), "readonly": False}
+        (bundle / "config.json").write_text(json.dumps(config))
+        subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(bundle)], check=True)
+        enter = "; ".join(f"echo $$ > {d}/cgroup.procs" for d in made)
+        run = (f"cd {work} && {_runtime_cmd('pyrunc', work)} --root {work}/state "
+               f"run -b {bundle} c1")
+        proc = subprocess.run(["sh", "-c", f"{enter}; exec su {user.name} -s /bin/sh -c '{run}'"],
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert sorted(line.split(":", 1)[1] for line in lines[:2]) == \
+            [f"memory:/{name}/c1", f"pids:/{name}/c1"]
+        assert lines[2] == "42"
+        assert not any((d / "c1").exists() for d in made), "run removes the container's cgroups"
+    finally:
+        _kill_processes_of(user.uid)
+        for d in made:
+            try:
+                (d / "c1").rmdir()
+            except FileNotFoundError:
+                pass
+            d.rmdir()
