@@ -16,6 +16,7 @@ import ctypes
 import errno as errno_mod
 import os
 
+from ociruntime import log
 from ociruntime.errors import RuntimeFailure
 
 TYPE_CHECKING = False
@@ -61,6 +62,16 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 7,
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 10,
 }
+# flag -> the kernel's SECCOMP_FILTER_FLAG_* bit (<linux/seccomp.h>)
+KERNEL_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
+_NEW_LISTENER = 8
+_TSYNC_ESRCH = 16
+_SET_MODE_FILTER = 1
 
 
 class _ArgCmp(ctypes.Structure):
@@ -92,6 +103,7 @@ def library() -> ctypes.CDLL:
         lib.seccomp_load.argtypes = [ctypes.c_void_p]
         lib.seccomp_notify_fd.argtypes = [ctypes.c_void_p]
         lib.seccomp_release.argtypes = [ctypes.c_void_p]
+        lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         _lib = lib
     return _lib
 
@@ -113,7 +125,8 @@ def known_flags() -> list[str]:
 
 
 def supported_flags() -> list[str]:
-    """Flags this libseccomp can set (WAIT_KILLABLE_RECV needs libseccomp 2.6)."""
+    """Flags this libseccomp can set, and WAIT_KILLABLE_RECV when the kernel has it (we load
+    such a filter ourselves where libseccomp is older than 2.6)."""
     try:
         lib = library()
     except RuntimeFailure:
@@ -121,9 +134,27 @@ def supported_flags() -> list[str]:
     ctx = lib.seccomp_init(ACT_ALLOW)
     try:
         return [name for name, attr in FLAGS.items() if lib.seccomp_attr_set(ctx, attr, 0) == 0
-                or name == "SECCOMP_FILTER_FLAG_TSYNC"]
+                or name == "SECCOMP_FILTER_FLAG_TSYNC" or _kernel_has(name)]
     finally:
         lib.seccomp_release(ctx)
+
+
+def _seccomp_syscall(flags: int, arg: int | None) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, arg): the result, or -errno."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    number = library().seccomp_syscall_resolve_name(b"seccomp")
+    rc = libc.syscall(ctypes.c_long(number), ctypes.c_long(_SET_MODE_FILTER),
+                      ctypes.c_ulong(flags), ctypes.c_void_p(arg))
+    return rc if rc >= 0 else -ctypes.get_errno()
+
+
+def _kernel_has(flag: str) -> bool:
+    """Whether the kernel takes a flag libseccomp cannot set: probed as libseccomp does, with
+    no program (EFAULT once the flags passed the kernel's checks, EINVAL when unknown)."""
+    if flag != "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV":
+        return False
+    return _seccomp_syscall(KERNEL_FLAGS[flag] | _NEW_LISTENER, None) == -errno_mod.EFAULT
 
 
 def _action(name: str, ret: int | None, where: str, default_errno: int = errno_mod.EPERM) -> int:
@@ -138,15 +169,24 @@ def _action(name: str, ret: int | None, where: str, default_errno: int = errno_m
 
 
 class SeccompFilter:
-    """A libseccomp context built from the config; `load()` installs it in this process."""
+    """A libseccomp context built from the config; `load()` installs it in this process.
 
-    def __init__(self, ctx: int, uses_notify: bool, skipped: list[str]) -> None:
+    `raw_flags` is set when a flag libseccomp cannot set was asked for (WAIT_KILLABLE_RECV
+    before libseccomp 2.6): then the program libseccomp generated is loaded with our own
+    seccomp(2) call and those kernel flags.
+    """
+
+    def __init__(self, ctx: int, uses_notify: bool, skipped: list[str],
+                 raw_flags: int | None = None) -> None:
         self.ctx = ctx
         self.uses_notify = uses_notify
         self.skipped = skipped
+        self.raw_flags = raw_flags
 
     def load(self) -> int | None:
         """seccomp_load; the notify fd if the filter has SCMP_ACT_NOTIFY rules."""
+        if self.raw_flags is not None:
+            return self._load_raw(self.raw_flags)
         lib = library()
         rc = lib.seccomp_load(self.ctx)
         if rc < 0:
@@ -157,6 +197,29 @@ class SeccompFilter:
         if fd < 0:
             raise RuntimeFailure(f"seccomp: no notify fd: {os.strerror(-fd)}")
         return fd
+
+    def _load_raw(self, flags: int) -> int | None:
+        """Export libseccomp's BPF program and load it with seccomp(2) and `flags`, the way
+        libseccomp 2.6 would: NEW_LISTENER (with TSYNC_ESRCH next to TSYNC) for a notify
+        filter, WAIT_KILLABLE_RECV only with NEW_LISTENER."""
+        fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
+        try:
+            rc = library().seccomp_export_bpf(self.ctx, fd)
+            if rc < 0:
+                raise RuntimeFailure(f"seccomp: exporting the filter failed: {os.strerror(-rc)}")
+            program = os.pread(fd, os.fstat(fd).st_size, 0)
+        finally:
+            os.close(fd)
+        if self.uses_notify:
+            flags |= _NEW_LISTENER | (_TSYNC_ESRCH if flags & 1 else 0)
+        else:
+            flags &= ~KERNEL_FLAGS["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
+        code = ctypes.create_string_buffer(program, len(program))
+        prog = _Fprog(len(program) // 8, ctypes.addressof(code))
+        rc = _seccomp_syscall(flags, ctypes.addressof(prog))
+        if rc < 0:
+            raise RuntimeFailure(f"seccomp: loading the filter failed: {os.strerror(-rc)}")
+        return rc if self.uses_notify else None
 
     def release(self) -> None:
         if self.ctx:
@@ -174,12 +237,7 @@ def build_filter(seccomp: dict[str, Any], where: str = "linux.seccomp") -> Secco
         raise RuntimeFailure(f"{where}: seccomp_init failed")
     try:
         lib.seccomp_attr_set(ctx, _ATTR_NNP, 0)
-        for flag in seccomp.get("flags") or []:
-            if flag not in FLAGS:
-                raise RuntimeFailure(f"{where}.flags: unknown flag {flag!r}")
-            if lib.seccomp_attr_set(ctx, FLAGS[flag], 1) != 0:
-                raise RuntimeFailure(f"{where}.flags: {flag} is not supported by this "
-                                     "libseccomp/kernel")
+        raw = _flags(lib, ctx, seccomp.get("flags") or [], where)
         for i, arch in enumerate(seccomp.get("architectures") or []):
             if arch not in ARCHES:
                 raise RuntimeFailure(f"{where}.architectures[{i}]: unknown arch {arch!r}")
@@ -190,10 +248,16 @@ def build_filter(seccomp: dict[str, Any], where: str = "linux.seccomp") -> Secco
             if rc < 0 and rc != -errno_mod.EEXIST:
                 raise RuntimeFailure(f"{where}.architectures[{i}]: {os.strerror(-rc)}")
         skipped: list[str] = []
-        uses_notify = ACTIONS.get(seccomp.get("defaultAction", "")) == ACT_NOTIFY
+        if default == ACT_NOTIFY:  # the runtime's own last syscalls would wait on the agent
+            raise RuntimeFailure(f"{where}.defaultAction: SCMP_ACT_NOTIFY cannot be used as "
+                                 "default action")
+        uses_notify = False
         for i, rule in enumerate(seccomp.get("syscalls") or []):
             here = f"{where}.syscalls[{i}]"
             action = _action(rule.get("action", ""), rule.get("errnoRet"), f"{here}.action")
+            if action == ACT_NOTIFY and "write" in (rule.get("names") or []):
+                raise RuntimeFailure(f"{here}: SCMP_ACT_NOTIFY cannot be used for the write "
+                                     "syscall (the runtime writes after loading the filter)")
             if action == default:
                 continue  # libseccomp refuses rules that repeat the default; they change nothing
             uses_notify = uses_notify or action == ACT_NOTIFY
@@ -201,6 +265,7 @@ def build_filter(seccomp: dict[str, Any], where: str = "linux.seccomp") -> Secco
             for name in rule.get("names") or []:
                 number = lib.seccomp_syscall_resolve_name(name.encode())
                 if number < 0:
+                    log.debug(f"unknown seccomp syscall {name!r} ignored")
                     skipped.append(name)
                     continue
                 for group in conditions:
@@ -209,10 +274,35 @@ def build_filter(seccomp: dict[str, Any], where: str = "linux.seccomp") -> Secco
                     if rc < 0:
                         raise RuntimeFailure(f"{here}: adding a rule for {name}: "
                                              f"{os.strerror(-rc)}")
-        return SeccompFilter(ctx, uses_notify, skipped)
+        return SeccompFilter(ctx, uses_notify, skipped, raw)
     except BaseException:
         lib.seccomp_release(ctx)
         raise
+
+
+def _flags(lib: ctypes.CDLL, ctx: int, flags: list[str], where: str) -> int | None:
+    """Set the flags on the context; the kernel flag bits when one needs our own loader."""
+    raw = False
+    for flag in flags:
+        if flag not in FLAGS:
+            raise RuntimeFailure(f"{where}.flags: unknown flag {flag!r}")
+        if lib.seccomp_attr_set(ctx, FLAGS[flag], 1) != 0:
+            if not _kernel_has(flag):
+                raise RuntimeFailure(f"{where}.flags: {flag} is not supported by this "
+                                     "libseccomp/kernel")
+            raw = True
+    if not raw:
+        return None
+    bits = 0
+    for flag in flags:
+        bits |= KERNEL_FLAGS[flag]
+    return bits
+
+
+class _Fprog(ctypes.Structure):
+    """struct sock_fprog: the number of BPF instructions and where they are."""
+
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
 def _conditions(args: list[dict[str, Any]], where: str) -> list[list[_ArgCmp]]:

@@ -145,13 +145,14 @@ def test_refused_id_mapping_is_cleaned_up(runtime, make_bundle, cid):
     assert_failed_cleanly(proc, runtime, cid)
 
 
-def test_unsupported_seccomp_flag_is_cleaned_up(pyrunc, make_bundle, cid):
+def test_refused_seccomp_filter_is_cleaned_up(pyrunc, make_bundle, cid):
+    """(Every flag is supported here, WAIT_KILLABLE_RECV too: a refused rule stands in.)"""
     def seccomp(c):
-        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
-                                 "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}
+        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x.sock",
+                                 "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}
     proc = pyrunc.run("create", "-b", str(make_bundle(["true"], seccomp)), cid)
     assert_failed_cleanly(proc, pyrunc, cid)
-    assert "WAIT_KILLABLE_RECV" in proc.stderr
+    assert "linux.seccomp.syscalls[0]" in proc.stderr
 
 
 @pytest.mark.parametrize("kind", ["fifo", "huge", "dangling-link"])
