@@ -16,6 +16,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from bundles.tool.spec import Options
+
 
 def _print_table(rows: list[list[str]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -74,7 +76,7 @@ def cmd_save(store: Store, a: argparse.Namespace) -> None:
     layout.write_layout(Path(a.file), {d: store.blob(d) for d in digests}, [manifest])
 
 
-def _options(a: argparse.Namespace) -> object:
+def _options(a: argparse.Namespace) -> Options:
     from bundles.tool.spec import Options, Volume, parse_size
 
     return Options(
@@ -88,7 +90,7 @@ def _options(a: argparse.Namespace) -> object:
 def cmd_create(store: Store, a: argparse.Namespace) -> None:
     from bundles.tool import containers
 
-    c = containers.create(store, a.image, _options(a))  # type: ignore[arg-type]
+    c = containers.create(store, a.image, _options(a))
     if a.cmd == "run":
         try:
             containers.start(c)

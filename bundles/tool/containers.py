@@ -184,6 +184,7 @@ def describe(c: Container) -> dict[str, Any]:
     opts = meta["options"]
     address = (ipam.address_of(c.store.net, opts["bridge"], c.name)
                if opts["net"] == "bridge" else None)
-    return dict(meta, status=state["status"] if state else "exited",
+    never_ran = "created" if not c.log.exists() else "exited"
+    return dict(meta, status=state["status"] if state else never_ran,
                 pid=state.get("pid", 0) if state else 0, address=address,
                 bundle=str(c.bundle))

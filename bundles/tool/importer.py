@@ -123,6 +123,7 @@ class _Plan:
     config_raw: bytes
     config: dict[str, Any]
     layers: list[_Layer] = field(default_factory=list)
+    manifest_type: str = layout.OCI_MANIFEST
 
 
 def _platform_ok(desc: dict[str, Any]) -> bool:
@@ -170,7 +171,7 @@ def _oci_plans(source: _DirSource | _TarSource, stem: str) -> list[_Plan]:
         except (KeyError, TypeError):
             raise RuntimeFailure(f"{where}: not an image manifest") from None
         config_raw, config = _read_json(source, layout.blob_name(config_digest), config_digest)
-        plans.append(_Plan(names, raw, config_raw, config, layers))
+        plans.append(_Plan(names, raw, config_raw, config, layers, media))
     return plans
 
 
@@ -241,7 +242,7 @@ class _Importer:
             "config": {"mediaType": layout.OCI_CONFIG, "digest": config_digest,
                        "size": len(plan.config_raw)},
             "layers": manifest_layers})
-        manifest = {"mediaType": layout.OCI_MANIFEST, "digest": self._bytes(manifest_raw),
+        manifest = {"mediaType": plan.manifest_type, "digest": self._bytes(manifest_raw),
                     "size": len(manifest_raw)}
         for name in names:
             self.store.tag(name, manifest)

@@ -35,15 +35,16 @@ if TYPE_CHECKING:
 
 DEFAULT_ROOT = "/var/lib/pyrunc-bundle"
 ROOT_ENV = "PYRUNC_BUNDLE_ROOT"
-_NAME = re.compile(r"[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?")
+_NAME = re.compile(r"([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9][a-z0-9._/-]*"
+                   r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?")
 
 
 def normalize_name(name: str) -> str:
     """An image name with its tag (`:latest` when none is given)."""
     if len(name) > 255 or not _NAME.fullmatch(name) or "//" in name:
-        raise RuntimeFailure(f"image name {name!r}: use lowercase [a-z0-9._/-] and an optional "
-                             ":TAG")
-    return name if ":" in name else name + ":latest"
+        raise RuntimeFailure(f"image name {name!r}: use [HOST[:PORT]/]lowercase[a-z0-9._/-] "
+                             "and an optional :TAG")
+    return name if ":" in name.rpartition("/")[2] else name + ":latest"
 
 
 @dataclass

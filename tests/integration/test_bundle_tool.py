@@ -389,6 +389,14 @@ def test_bridge_network_between_two_containers(bridge_name, tool, tmp_path, laye
     assert os.path.exists(f"/sys/class/net/{bridge_name}")
     addresses = {tool.inspect(n)["address"] for n in ("server", "client")}
     assert len(addresses) == 2, "each container has its own address"
+    # the runtime's delete runs the poststop hook: the lease goes (the veth died with the
+    # namespace), the bridge stays for the other container
+    leases = tool.root / "net" / f"{bridge_name}.json"
+    subprocess.run([str(PYRUNC), "--root", str(tool.root / "run"), "delete", "server"],
+                   check=True)
+    assert [v["container"] for v in json.loads(leases.read_text())["leases"].values()] == \
+        ["client"]
+    assert os.path.exists(f"/sys/class/net/{bridge_name}")
     veths = [veth_names(tool.root / "net", n)[0] for n in ("server", "client")]
     tool("rm", "server", "client")
     assert not os.path.exists(f"/sys/class/net/{bridge_name}"), "the tool's bridge is removed"
