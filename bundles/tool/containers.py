@@ -88,17 +88,18 @@ def create(store: Store, image_ref: str, opts: Options) -> Container:
             c.bundle.mkdir()
         except FileExistsError:
             raise RuntimeFailure(f"container {opts.name}: already exists") from None
-        made_dirs: list[str] = []
+        made_dirs: list[str] = []  # volume directories made here, deepest first
         try:
             for d in (c.rootfs, c.upper, c.work):
                 d.mkdir(mode=0o755)
             for v in opts.volumes:
-                if not os.path.isdir(v.host):
-                    made = v.host
-                    while not os.path.exists(os.path.dirname(made)):
-                        made = os.path.dirname(made)
-                    os.makedirs(v.host, mode=0o755)
-                    made_dirs.append(made)
+                missing = []
+                path = v.host
+                while not os.path.exists(path):
+                    missing.append(path)
+                    path = os.path.dirname(path)
+                os.makedirs(v.host, mode=0o755, exist_ok=True)
+                made_dirs += missing
             meta = {"name": c.name, "image": image.name, "manifest": image.manifest_digest,
                     "config": image.config_digest, "layers": image.diff_ids,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -114,7 +115,7 @@ def create(store: Store, image_ref: str, opts: Options) -> Container:
             mounts.remove_tree(c.bundle)
             for d in made_dirs:
                 with contextlib.suppress(OSError):
-                    os.removedirs(d)
+                    os.rmdir(d)
             raise
     return c
 

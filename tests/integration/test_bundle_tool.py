@@ -458,7 +458,7 @@ def test_bad_input_one_line_error_and_nothing_left(tool, tmp_path, layers):
         (["run", "no/such"], "no such image"),
         (["run", "-v", "relative:/x", IMAGE], "must be absolute"),
         (["run", "--memory", "lots", IMAGE], "--memory lots"),
-        (["run", "-u", "ghost", IMAGE], "no passwd 'ghost'"),
+        (["run", "-u", "ghost", "-v", f"{tmp_path}/made/deep:/v", IMAGE], "no passwd 'ghost'"),
         (["run", "--name", "bad/name", IMAGE], "--name"),
         (["run", "--entrypoint", "/no/such/binary", IMAGE], "/no/such/binary"),
         (["logs", "nobody-here"], "no such container"),
@@ -473,4 +473,5 @@ def test_bad_input_one_line_error_and_nothing_left(tool, tmp_path, layers):
         lines = log.read_text().splitlines()
         assert len(lines) == before + 1 and json.loads(lines[-1])["level"] == "error"
     assert tool("ps", "-q").stdout == ""
+    assert not (tmp_path / "made").exists(), "a volume directory made for a failed run stays"
     assert not tool.leftovers()
