@@ -41,17 +41,22 @@ def _index(ip: Any, name: str) -> int | None:
 def _ensure_bridge(ip: Any, leases: ipam.Leases) -> tuple[int, bool]:
     """The bridge's index (created if missing, up, with the gateway address); and whether it
     was created now."""
-    created = False
     index = _index(ip, leases.bridge)
-    if index is None:
+    created = index is None
+    if created:
         ip.link("add", ifname=leases.bridge, kind="bridge")
         index = _index(ip, leases.bridge)
-        created = True
-    gateway = leases.gateway
-    have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ip.get_addr(index=index)}
-    if (str(gateway.ip), gateway.network.prefixlen) not in have:
-        ip.addr("add", index=index, address=str(gateway.ip), prefixlen=gateway.network.prefixlen)
-    ip.link("set", index=index, state="up")
+    try:
+        gateway = leases.gateway
+        have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ip.get_addr(index=index)}
+        if (str(gateway.ip), gateway.network.prefixlen) not in have:
+            ip.addr("add", index=index, address=str(gateway.ip),
+                    prefixlen=gateway.network.prefixlen)
+        ip.link("set", index=index, state="up")
+    except BaseException:
+        if created:
+            ip.link("del", index=index)
+        raise
     return index, created
 
 
@@ -89,6 +94,9 @@ def connect(net_dir: Path, bridge: str, subnet: str, container: str, pid: int) -
             leases.use_subnet(subnet)
             bridge_index, created = _ensure_bridge(ip, leases)
             try:
+                leases.release(container)  # a lease left by a run that was never deleted
+                if (stale := _index(ip, veth)) is not None:
+                    ip.link("del", index=stale)
                 address = leases.allocate(container, veth)
                 ip.link("add", ifname=veth, kind="veth", peer=peer)
                 ip.link("set", index=_index(ip, veth), master=bridge_index, state="up")

@@ -79,8 +79,9 @@ def cmd_save(store: Store, a: argparse.Namespace) -> None:
 def _options(a: argparse.Namespace) -> Options:
     from bundles.tool.spec import Options, Volume, parse_size
 
+    command = a.command[1:] if a.command[:1] == ["--"] else a.command
     return Options(
-        name=a.name or "", command=a.command, entrypoint=a.entrypoint, env=a.env,
+        name=a.name or "", command=command, entrypoint=a.entrypoint, env=a.env,
         workdir=a.workdir, user=a.user, volumes=[Volume.parse(v) for v in a.volume],
         memory=parse_size(a.memory, "--memory") if a.memory else None, cpus=a.cpus,
         cpuset=a.cpuset, pids=a.pids, hostname=a.hostname, net=a.net, bridge=a.bridge,

@@ -8,6 +8,7 @@ below it, so a volume bind-mounted into a rootfs can never be deleted through it
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 
@@ -82,9 +83,9 @@ def unmount_all(path: Path) -> None:
             try:
                 sc.umount(point)
             except SyscallError as e:
-                if e.errno == 16:  # EBUSY: detach it; nothing below is reachable through it
+                if e.errno == errno.EBUSY:  # detach it: nothing is reachable through it then
                     sc.umount(point, sc.MNT_DETACH)
-                elif e.errno != 22:  # EINVAL: already gone (unmounted with its parent)
+                elif e.errno != errno.EINVAL:  # EINVAL: gone already (with its parent)
                     raise
     if points := mounts_below(path):
         raise RuntimeFailure(f"{path}: still mounted after unmounting: {', '.join(points)}")
