@@ -471,6 +471,14 @@ def _exec_process_spec(opts: ExecOptions, state: ContainerState) -> dict[str, An
         from ociruntime.config.validate import validate_process
 
         validate_process(process, opts.process_file)
+        # what the file leaves out comes from the container's config, as in runc: without
+        # this an exec'd process would keep the runtime's full capabilities and bounding set
+        base = state.config.get("process") or {}
+        if "capabilities" not in process and "capabilities" in base:
+            process["capabilities"] = copy.deepcopy(base["capabilities"])
+        for key in ("apparmorProfile", "selinuxLabel"):  # rlimits: the runtime's (runc's)
+            if not process.get(key) and base.get(key):
+                process[key] = copy.deepcopy(base[key])
         return process
     process = copy.deepcopy(state.config.get("process") or {})
     if not opts.args:

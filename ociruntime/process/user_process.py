@@ -121,7 +121,8 @@ def setup_process(process: dict[str, Any], seccomp: Any = None) -> PreparedProce
     except OSError as e:
         raise RuntimeFailure(
             f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror}") from None
-    caps = CapabilitySets(process["capabilities"]) if "capabilities" in process else None
+    # no process.capabilities means no capabilities at all, as in runc (not "keep ours")
+    caps = CapabilitySets(process.get("capabilities"))
     nnp = bool(process.get("noNewPrivileges"))
     notify_fd = -1
     if seccomp is not None and (not nnp or seccomp.uses_notify):

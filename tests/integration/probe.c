@@ -1,5 +1,8 @@
-/* A static test program run inside containers to see what a seccomp filter does to a syscall.
+/* A static test program run inside containers to see what the kernel lets the process do.
  *
+ *   probe self               its own Cap*, NoNewPrivs, Uid, Gid, Groups lines from
+ *                            /proc/self/status, "Max open files" from /proc/self/limits,
+ *                            then "securebits=S keepcaps=K" (prctl)
  *   probe call NR [ARG...]   syscall(NR, ARG...); prints "ret=R errno=E"
  *   probe i386 NR            the same syscall number through int 0x80 (the x86 32-bit ABI)
  *   probe thread NR          a second thread makes the syscall; the first prints "main alive"
@@ -7,7 +10,8 @@
  *   probe trace NR           a ptrace tracer child sees PTRACE_EVENT_SECCOMP ("event msg=M")
  *   probe signal NR          SIGUSR1 handler (no SA_RESTART) prints "usr1"; then like call
  *
- * Built by the tests with `gcc -static`; busybox alone cannot make arbitrary syscalls.
+ * Built by the tests with `gcc -static` (tests/integration/probe.py); busybox alone cannot
+ * make arbitrary syscalls, and reading /proc/self/status through grep shows grep's own state.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -82,10 +87,35 @@ static int trace(void)
     return 0;
 }
 
+static int self(void)
+{
+    static const char *keys[] = {"Cap", "NoNewPrivs:", "Uid:", "Gid:", "Groups:", NULL};
+    char line[512];
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 1;
+    while (fgets(line, sizeof line, f))
+        for (int i = 0; keys[i]; i++)
+            if (!strncmp(line, keys[i], strlen(keys[i])))
+                fputs(line, stdout);
+    fclose(f);
+    f = fopen("/proc/self/limits", "r");
+    if (!f)
+        return 1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Max open files", 14))
+            fputs(line, stdout);
+    fclose(f);
+    printf("securebits=%d keepcaps=%d\n", prctl(PR_GET_SECUREBITS), prctl(PR_GET_KEEPCAPS));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "self"))
+        return self();
     if (argc < 3) {
-        fprintf(stderr, "usage: probe call|i386|thread|trap|trace|signal NR [ARG...]\n");
+        fprintf(stderr, "usage: probe self | probe call|i386|thread|trap|trace|signal NR [ARG...]\n");
         return 2;
     }
     nr = strtol(argv[2], NULL, 0);

@@ -1,5 +1,5 @@
 """Seccomp as the container's process feels it: every action, operator and flag, checked with a
-small static probe (tests/integration/seccomp_probe.c) that makes one syscall with chosen
+small static probe (tests/integration/probe.c) that makes one syscall with chosen
 arguments inside the container and prints what came back.
 
 Both runtimes run each case where runc 1.1.5 takes the config; the flag cases are pyrunc's
@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 
 from ociruntime.linux.seccomp import library
+from tests.integration.probe import build as build_probe
 
 pytestmark = pytest.mark.privileged
-SOURCE = Path(__file__).with_name("seccomp_probe.c")
 
 # <linux/seccomp.h>: struct seccomp_notif is 80 bytes, seccomp_notif_resp 24
 NOTIF_RECV = 0xC0502100
@@ -53,12 +53,7 @@ TARGET = nr(NAME)
 
 @pytest.fixture(scope="session")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """seccomp_probe.c built static (gcc and libc6-dev come with .ci/setup)."""
-    out = tmp_path_factory.mktemp("probe") / "probe"
-    done = subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(SOURCE), "-lpthread"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, f"cannot build the seccomp probe: {done.stderr}"
-    return out
+    return build_probe(tmp_path_factory.mktemp("probe"))
 
 
 @pytest.fixture
