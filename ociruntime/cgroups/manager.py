@@ -89,6 +89,8 @@ class CgroupManager:
             self._mkdir_all(path)
             if "cpuset" in key.split(","):
                 _inherit_cpuset(path)
+            if key == "":
+                delegate_controllers(path)
             parent = os.path.dirname(path)
             if self.shared_parent and parent not in self.created:
                 self.created.insert(0, parent)
@@ -262,6 +264,33 @@ def _read(path: str) -> str | None:
             return f.read().strip()
     except OSError:
         return None
+
+
+def delegate_controllers(leaf: str) -> None:
+    """cgroup v2: enable, in cgroup.subtree_control of every ancestor of `leaf` from the
+    hierarchy's root down, each controller that ancestor offers, so the leaf gets them all (as
+    runc does, whatever the config limits). One an ancestor cannot pass on (processes in a
+    non-root ancestor, not delegated to us) is left out; a limit for it then fails naming it."""
+    chain = []
+    probe = os.path.dirname(leaf)
+    while os.path.exists(os.path.join(probe, "cgroup.subtree_control")):
+        chain.append(probe)
+        if os.path.dirname(probe) == probe:
+            break
+        probe = os.path.dirname(probe)
+    for directory in reversed(chain):
+        offered = (_read(os.path.join(directory, "cgroup.controllers")) or "").split()
+        enabled = (_read(os.path.join(directory, "cgroup.subtree_control")) or "").split()
+        missing = [f"+{c}" for c in offered if c not in enabled]
+        target = os.path.join(directory, "cgroup.subtree_control")
+        for request in ([" ".join(missing)] + missing if len(missing) > 1 else missing):
+            try:
+                with open(target, "w") as f:
+                    f.write(request)
+                if " " in request:
+                    break  # all at once worked
+            except OSError:
+                pass  # all at once failed: one by one
 
 
 def _inherit_cpuset(path: str) -> None:

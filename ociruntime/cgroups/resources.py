@@ -3,7 +3,8 @@ controller (v1 controller hierarchies, the v2 unified one, or both on a hybrid h
 
 Conversions between v1 and v2 values are the ones runc documents (cgroup-v2.md of
 opencontainers/cgroups): cpu shares -> weight, blkio weight -> io.weight, memory swap -> v2
-swap.max (swap minus limit).
+swap.max (swap minus limit). On v2, like runc 1.1, memory swappiness/kernelTCP/disableOOMKiller
+and the cpu realtime fields have no v2 file and are not applied.
 """
 
 from __future__ import annotations
@@ -43,19 +44,39 @@ def _v1_dir(manager: CgroupManager, controller: str) -> str | None:
 
 
 def _v2_dir(manager: CgroupManager, controller: str) -> str | None:
+    """The container's unified cgroup if `controller` is enabled in it, else None."""
     path = manager.paths.get("")
     if not path:
         return None
-    root = path
-    while os.path.exists(os.path.join(os.path.dirname(root), "cgroup.controllers")) and \
-            os.path.dirname(root) != root:
-        root = os.path.dirname(root)
     try:
-        with open(os.path.join(root, "cgroup.controllers")) as f:
+        with open(os.path.join(path, "cgroup.controllers")) as f:
             available = f.read().split()
     except OSError:
         return None
     return path if controller in available else None
+
+
+def _no_controller(manager: CgroupManager, field: str, controller: str) -> RuntimeFailure:
+    """The error for a limit whose controller the container's cgroups do not have."""
+    v2 = manager.paths.get("")
+    where = f"enabled in {v2} (its cgroup.controllers)" if v2 else "on this host"
+    return RuntimeFailure(f"linux.resources.{field}: no {controller} cgroup controller {where}")
+
+
+def swap_to_v2(swap: int, limit: int) -> str | None:
+    """v2 memory.swap.max for the spec's `swap` (memory+swap, as v1's memsw) and memory
+    `limit`; 0 is unset and -1 no limit for both. None: leave memory.swap.max as it is."""
+    if swap == -1 or (limit == -1 and swap == 0):
+        return MAX
+    if swap == 0:
+        return None
+    if limit in (0, -1):
+        raise RuntimeFailure(f"linux.resources.memory.swap={swap}: a swap limit needs a memory "
+                             "limit (swap is memory+swap)")
+    if limit < 0 or swap < limit:
+        raise RuntimeFailure(f"linux.resources.memory.swap={swap}: must be >= memory.limit="
+                             f"{limit} (swap is memory+swap)")
+    return str(swap - limit)
 
 
 def write(directory: str, name: str, value: object) -> None:
@@ -69,29 +90,14 @@ def write(directory: str, name: str, value: object) -> None:
                              f"{e.strerror or e}") from None
 
 
-def _enable_v2_controllers(manager: CgroupManager, controllers: set[str]) -> None:
-    """Let the container's cgroup use `controllers` (subtree_control on every ancestor)."""
+def _enable_v2_controllers(manager: CgroupManager) -> None:
+    """Let the container's cgroup use every controller (subtree_control on every ancestor);
+    create does it too, this covers containers created before a controller was offered."""
     leaf = manager.paths.get("")
-    if not leaf or not controllers:
-        return
-    chain = []
-    probe = os.path.dirname(leaf)
-    while os.path.exists(os.path.join(probe, "cgroup.subtree_control")):
-        chain.append(probe)
-        if os.path.dirname(probe) == probe or not os.path.exists(
-                os.path.join(os.path.dirname(probe), "cgroup.subtree_control")):
-            break
-        probe = os.path.dirname(probe)
-    for directory in reversed(chain):
-        with open(os.path.join(directory, "cgroup.controllers")) as f:
-            have = set(f.read().split())
-        wanted = " ".join(f"+{c}" for c in sorted(controllers & have))
-        if wanted:
-            try:
-                with open(os.path.join(directory, "cgroup.subtree_control"), "w") as f:
-                    f.write(wanted)
-            except OSError:
-                pass
+    if leaf:
+        from ociruntime.cgroups.manager import delegate_controllers
+
+        delegate_controllers(leaf)
 
 
 def apply_resources(manager: CgroupManager, resources: dict[str, Any], *,
@@ -100,7 +106,7 @@ def apply_resources(manager: CgroupManager, resources: dict[str, Any], *,
     if not resources or not manager.paths:
         return
     if initial:
-        _enable_v2_controllers(manager, {"memory", "cpu", "cpuset", "pids", "io", "hugetlb"})
+        _enable_v2_controllers(manager)
     _memory(manager, resources.get("memory") or {})
     _cpu(manager, resources.get("cpu") or {})
     _pids(manager, resources.get("pids") or {})
@@ -121,6 +127,9 @@ def _memory(manager: CgroupManager, mem: dict[str, Any]) -> None:
         return
     v1 = _v1_dir(manager, "memory")
     limit, swap = mem.get("limit"), mem.get("swap")
+    if limit and swap and 0 < swap < limit:
+        raise RuntimeFailure(f"linux.resources.memory.swap={swap}: must be >= memory.limit="
+                             f"{limit} (swap is memory+swap)")
     if v1:
         _v1_limit_and_swap(v1, limit, swap)
         if mem.get("reservation") is not None:
@@ -132,16 +141,19 @@ def _memory(manager: CgroupManager, mem: dict[str, Any]) -> None:
         if mem.get("disableOOMKiller"):
             write(v1, "memory.oom_control", 1)
         return
+    if not any(mem.get(k) for k in ("limit", "swap", "reservation")):
+        return  # runc's zeros mean unset; the v1-only fields have no v2 file
     v2 = _v2_dir(manager, "memory")
     if v2 is None:
-        raise RuntimeFailure("linux.resources.memory: no memory cgroup controller on this host")
-    if limit is not None:
+        raise _no_controller(manager, "memory", "memory")
+    swap_max = swap_to_v2(swap or 0, limit or 0)
+    # without swap accounting (no memory.swap.max) there is no swap to limit
+    if swap_max is not None and os.path.exists(os.path.join(v2, "memory.swap.max")):
+        write(v2, "memory.swap.max", swap_max)
+    if limit:
         write(v2, "memory.max", MAX if limit < 0 else limit)
-    if swap is not None and limit is not None and os.path.exists(os.path.join(v2,
-                                                                             "memory.swap.max")):
-        write(v2, "memory.swap.max", MAX if swap < 0 else max(swap - max(limit, 0), 0))
-    if mem.get("reservation") is not None:
-        write(v2, "memory.low", mem["reservation"])
+    if mem.get("reservation"):
+        write(v2, "memory.low", MAX if mem["reservation"] < 0 else mem["reservation"])
 
 
 def _v1_limit_and_swap(v1: str, limit: int | None, swap: int | None) -> None:
@@ -187,22 +199,24 @@ def _cpu(manager: CgroupManager, cpu: dict[str, Any]) -> None:
             write(v1, "cpu.idle", cpu["idle"])
     else:
         v2 = _v2_dir(manager, "cpu")
-        if v2 is None and any(cpu.get(k) for k in ("shares", "quota", "period")):
-            raise RuntimeFailure("linux.resources.cpu: no cpu cgroup controller on this host")
+        if v2 is None and (any(cpu.get(k) for k in ("shares", "quota", "period")) or
+                           any(cpu.get(k) is not None for k in ("burst", "idle"))):
+            raise _no_controller(manager, "cpu", "cpu")
         if v2:
             if cpu.get("shares"):
                 write(v2, "cpu.weight", shares_to_weight(cpu["shares"]))
-            if cpu.get("quota") is not None or cpu.get("period"):
-                quota = cpu.get("quota")
-                period = cpu.get("period") or 100000
-                write(v2, "cpu.max", f"{MAX if quota is None or quota < 0 else quota} {period}")
+            quota, period = cpu.get("quota") or 0, cpu.get("period") or 0
+            if quota or period:  # 0 is unset; a quota <= 0 is no limit
+                write(v2, "cpu.max", f"{quota if quota > 0 else MAX} {period or 100000}")
+            if cpu.get("burst") is not None:
+                write(v2, "cpu.max.burst", cpu["burst"])
             if cpu.get("idle") is not None:
                 write(v2, "cpu.idle", cpu["idle"])
     for key, name in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
         if cpu.get(key):
             target = _v1_dir(manager, "cpuset") or _v2_dir(manager, "cpuset")
             if target is None:
-                raise RuntimeFailure(f"linux.resources.cpu.{key}: no cpuset controller")
+                raise _no_controller(manager, f"cpu.{key}", "cpuset")
             write(target, name, cpu[key])
 
 
@@ -225,7 +239,7 @@ def _pids(manager: CgroupManager, pids: dict[str, Any]) -> None:
     limit = pids["limit"]
     target = _v1_dir(manager, "pids") or _v2_dir(manager, "pids")
     if target is None:
-        raise RuntimeFailure("linux.resources.pids: no pids cgroup controller on this host")
+        raise _no_controller(manager, "pids", "pids")
     write(target, "pids.max", MAX if limit <= 0 else limit)
 
 
@@ -258,12 +272,38 @@ def _block_io(manager: CgroupManager, bio: dict[str, Any]) -> None:
         return
     v2 = _v2_dir(manager, "io")
     if v2 is None:
-        raise RuntimeFailure("linux.resources.blockIO: no io cgroup controller on this host")
-    if bio.get("weight"):
-        write(v2, "io.weight", f"default {blkio_weight_to_io_weight(bio['weight'])}")
+        raise _no_controller(manager, "blockIO", "io")
+    _v2_io_weights(v2, bio)
     for key, _, v2key in throttles:
         for dev in bio.get(key) or []:
             write(v2, "io.max", f"{dev['major']}:{dev['minor']} {v2key}={dev['rate']}")
+
+
+def _v2_io_weights(v2: str, bio: dict[str, Any]) -> None:
+    """blockIO weight and weightDevice on v2: BFQ's io.bfq.weight takes blkio's own values
+    (per device too, since kernel 5.4); otherwise io.weight (iocost) the converted weight."""
+    bfq = os.path.join(v2, "io.bfq.weight")
+    has_bfq = os.path.exists(bfq)
+    if bio.get("weight"):
+        if has_bfq:
+            write(v2, "io.bfq.weight", bio["weight"])
+        elif os.path.exists(os.path.join(v2, "io.weight")):
+            write(v2, "io.weight", f"default {blkio_weight_to_io_weight(bio['weight'])}")
+        else:
+            raise RuntimeFailure("linux.resources.blockIO.weight: this kernel's io controller "
+                                 "has no io.weight or io.bfq.weight (no iocost, no BFQ)")
+    devices = [d for d in bio.get("weightDevice") or [] if d.get("weight")]
+    if devices:
+        try:
+            with open(bfq) as f:
+                per_device = not f.read().strip().isdigit()  # "default N\n" since 5.4
+        except OSError:
+            per_device = False
+        if not per_device:
+            raise RuntimeFailure("linux.resources.blockIO.weightDevice: this kernel's io "
+                                 "controller has no per-device io.bfq.weight")
+        for dev in devices:
+            write(v2, "io.bfq.weight", f"{dev['major']}:{dev['minor']} {dev['weight']}")
 
 
 def _hugepages(manager: CgroupManager, limits: list[dict[str, Any]]) -> None:
@@ -275,7 +315,7 @@ def _hugepages(manager: CgroupManager, limits: list[dict[str, Any]]) -> None:
             continue
         v2 = _v2_dir(manager, "hugetlb")
         if v2 is None:
-            raise RuntimeFailure("linux.resources.hugepageLimits: no hugetlb controller")
+            raise _no_controller(manager, "hugepageLimits", "hugetlb")
         write(v2, f"hugetlb.{size}.max", limit["limit"])
 
 
@@ -303,9 +343,12 @@ def _unified(manager: CgroupManager, unified: dict[str, str]) -> None:
     if not v2:
         raise RuntimeFailure("linux.resources.unified: needs a cgroup v2 (unified) hierarchy")
     for key, value in unified.items():
-        if "/" in key or key.startswith("."):
-            raise RuntimeFailure(f"linux.resources.unified: invalid key {key!r}")
+        controller, dot, _ = key.partition(".")
+        if "/" in key or not controller or not dot:
+            raise RuntimeFailure(f"linux.resources.unified: invalid key {key!r} (a file name "
+                                 "CONTROLLER.PARAMETER)")
         if not os.path.exists(os.path.join(v2, key)):
-            raise RuntimeFailure(f"linux.resources.unified.{key}: no such file in {v2} (its "
-                                 "controller is not on the unified hierarchy here)")
+            why = (f"no {controller} controller enabled there" if controller != "cgroup"
+                   and _v2_dir(manager, controller) is None else "no such file")
+            raise RuntimeFailure(f"linux.resources.unified.{key}: {why} ({v2})")
         write(v2, key, value)

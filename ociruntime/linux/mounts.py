@@ -156,17 +156,25 @@ def _copy_up(root_fd: int, lower_fd: int, dest: str, flags: int) -> None:
 
 def _mount_cgroup(root_fd: int, entry: dict[str, Any], opts: ParsedOptions,
                   cgroup_paths: dict[str, str], new_cgroupns: bool) -> None:
-    """Show the container its own cgroups at the destination (v1: tmpfs + binds; v2: cgroup2)."""
+    """Show the container its cgroups at the destination. v1: a tmpfs with a bind of the
+    container's own cgroup per hierarchy. v2, as runc: a cgroup2 mount (the whole hierarchy
+    unless the container has a cgroup namespace); where the kernel refuses that (a user
+    namespace without a cgroup namespace), a bind of the host's hierarchy, or of the
+    container's own cgroup when it has a cgroup namespace."""
     dest = entry["destination"]
     flags = opts.flags & BIND_REMOUNT_FLAGS
     hierarchies = discover()
     if hierarchies and all(h.version == 2 for h in hierarchies):
         target = mkdir_all_in_root(root_fd, dest)
         try:
-            if new_cgroupns:
+            try:
                 sc.mount("cgroup2", fd_path(target), "cgroup2", flags, None, shown_target=dest)
                 return
-            sc.mount(cgroup_paths.get("", "/sys/fs/cgroup"), fd_path(target), None,
+            except SyscallError as e:
+                if e.errno not in (errno.EPERM, errno.EBUSY):
+                    raise
+            source = cgroup_paths.get("") if new_cgroupns else None
+            sc.mount(source or hierarchies[0].mountpoint, fd_path(target), None,
                      sc.MS_BIND | sc.MS_REC, None, shown_target=dest)
         finally:
             os.close(target)

@@ -35,11 +35,15 @@ def version(controller: str) -> int:
 
 
 def inside(controller: str, name: str) -> str:
-    """Path of `name` of the container's own cgroup, as the container sees it."""
+    """Path of `name` of the container's own cgroup, as the container sees it (a shell word).
+
+    v1: the runtime binds the container's cgroup at /sys/fs/cgroup/<hierarchy>. v2: a cgroup2
+    mount shows the whole hierarchy, or from the container's cgroup down in a cgroup
+    namespace; /proc/self/cgroup gives the path from that root either way."""
     h = hierarchy(controller)
     assert h is not None, f"no {controller} controller on this host"
     if is_unified_only(discover()):
-        return f"{INSIDE}/{name}"
+        return f'"{INSIDE}$(sed -n "s/^0:://p" /proc/self/cgroup)/{name}"'
     return f"{INSIDE}/{os.path.basename(h.mountpoint)}/{name}"
 
 

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.integration import cgroupfs
+
 pytestmark = pytest.mark.privileged
 
 
@@ -125,9 +127,11 @@ def test_container_cgroup(runtime, make_bundle, cid):
         c["linux"]["cgroupsPath"] = f"/pyrunc-test/{cid}"
     try:
         out = run_in(runtime, make_bundle, cid, "cat /proc/self/cgroup", path)
-        lines = [line for line in out.splitlines() if ":memory:" in line]
+        memory = cgroupfs.hierarchy("memory")  # v1 ":memory:" line, v2 the one "0::" line
+        lines = [line for line in out.splitlines()
+                 if line.split(":")[1] == ("memory" if memory.version == 1 else "")]
         assert lines and lines[0].endswith(f"/pyrunc-test/{cid}")
-        assert not os.path.exists(f"/sys/fs/cgroup/memory/pyrunc-test/{cid}")
+        assert not os.path.exists(f"{memory.mountpoint}/pyrunc-test/{cid}")
     finally:
         # runc leaves the parents it created; pyrunc removes them (checked by the leak check)
         if runtime.name == "runc":

@@ -13,6 +13,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests.integration import cgroupfs
+
 pytestmark = pytest.mark.privileged
 SPEC = Path(__file__).resolve().parents[2] / "spec"
 
@@ -236,10 +238,10 @@ def test_shared_default_parent_cgroup_is_removed(pyrunc, make_bundle, cid):
     first, second = cid + "a", cid + "b"
     pyrunc.run("run", "-d", "-b", str(bundle), first, check=True)
     pyrunc.run("run", "-d", "-b", str(bundle), second, check=True)
+    parent = cgroupfs.hierarchy("memory").mountpoint + "/pyrunc"
     pyrunc.run("delete", "--force", first, check=True)
-    assert os.path.isdir("/sys/fs/cgroup/memory/pyrunc")
+    assert os.path.isdir(parent)
     pyrunc.run("delete", "--force", second, check=True)
-    parent = "/sys/fs/cgroup/memory/pyrunc"
     others = [d for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))] \
         if os.path.exists(parent) else []
     assert not os.path.exists(parent) or others, "empty /pyrunc left behind"
