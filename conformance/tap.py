@@ -6,6 +6,7 @@ container) as an indented YAML block, and its lines must not be read as the oute
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -40,6 +41,7 @@ class TapStream:
     plan_directive: str = ""
     points: list[TestPoint] = field(default_factory=list)
     bail_out: str | None = None
+    orphan_blocks: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[TestPoint]:
@@ -53,14 +55,52 @@ class TapStream:
         return bool(self.points) and all(p.skipped for p in self.points)
 
     @property
+    def orphan_errors(self) -> list[str]:
+        """`error` values of YAML blocks before any test point: the lifecycle programs
+        (prestart, hooks, ...) report a failed check that way, with no `not ok` line."""
+        errors = []
+        for block in self.orphan_blocks:
+            try:
+                doc = json.loads(block)
+            except ValueError:
+                continue
+            if isinstance(doc, dict) and doc.get("error"):
+                errors.append(str(doc["error"]))
+        return errors
+
+    @property
     def plan_ok(self) -> bool:
         return self.planned is not None and self.planned == len(self.points)
 
 
-def parse(text: str) -> TapStream:
-    """Parse the top-level lines of a TAP stream; indented YAML blocks are ignored."""
-    stream = TapStream()
+def parse_all(text: str) -> list[TapStream]:
+    """Split on `TAP version` lines (some programs print one stream per sub-test) and parse
+    each; text before the first header, if any, is a stream of its own."""
+    chunks: list[list[str]] = [[]]
     for line in text.splitlines():
+        if line.startswith("TAP version") and any(ln.strip() for ln in chunks[-1]):
+            chunks.append([])
+        chunks[-1].append(line)
+    return [parse("\n".join(c)) for c in chunks if any(ln.strip() for ln in c)]
+
+
+def parse(text: str) -> TapStream:
+    """Parse the top-level lines of a TAP stream; indented YAML blocks are kept only when no
+    test point precedes them (see orphan_errors)."""
+    stream = TapStream()
+    block: list[str] | None = None
+    for line in text.splitlines():
+        if block is not None:
+            if line.strip() == "...":
+                if not stream.points:
+                    stream.orphan_blocks.append("\n".join(block))
+                block = None
+            else:
+                block.append(line)
+            continue
+        if line.strip() == "---" and line[0].isspace():
+            block = []
+            continue
         if not line or line[0].isspace():
             continue
         if line.startswith("Bail out!"):
