@@ -3,7 +3,8 @@
 PYRUNC_TEST_FAULT=<point> makes that phase of create fail as a real error would;
 PYRUNC_TEST_PAUSE=<point> makes the process stop there (sleep) so a test can SIGKILL it.
 Points, in order: claimed, cgroups, spawned, placement, bootstrap, init, mounts, ready,
-recorded. Unset in production, where each check is one dict lookup.
+recorded; and `tenant` in exec, the moment before the exec'd process leaves the runtime's
+interpreter. Unset in production, where each check is one dict lookup.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ociruntime.errors import RuntimeFailure
 FAULT_ENV = "PYRUNC_TEST_FAULT"
 PAUSE_ENV = "PYRUNC_TEST_PAUSE"
 POINTS = ("claimed", "cgroups", "spawned", "placement", "bootstrap", "init", "mounts", "ready",
-          "recorded")
+          "recorded", "tenant")
 
 
 def check(point: str) -> None:

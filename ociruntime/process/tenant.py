@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 
+from ociruntime import faults
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure
@@ -41,6 +42,7 @@ class TenantContext:
     preserve_fds: int
     console: _socket.socket | None
     seccomp: Any = None
+    root_fd: int = -1  # the init's root, when the container shares our mount namespace
 
 
 def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
@@ -67,6 +69,22 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
     return fds
 
 
+def _shared_mountns_root(init_pid: int, config: dict[str, Any], ns_fds: dict[str, int]) -> int:
+    """A container without a mount namespace of its own was chrooted into its rootfs: an O_PATH
+    fd of the init's root, for the tenant to chroot into too (-1 otherwise)."""
+    linux = config.get("linux") or {}
+    if any(ns.get("type") == "mount" for ns in linux.get("namespaces") or []):
+        return -1
+    try:
+        return os.open(f"/proc/{init_pid}/root", sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        for fd in ns_fds.values():
+            os.close(fd)
+        if e.errno in (errno.ENOENT, errno.ESRCH):
+            raise RuntimeFailure("cannot exec in a stopped container") from None
+        raise RuntimeFailure(f"open the root of pid {init_pid}: {e.strerror}") from None
+
+
 def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
                  cgroups: CgroupManager, *, console: _socket.socket | None,
                  preserve_fds: int) -> int:
@@ -78,9 +96,11 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
 
         seccomp = build_filter(seccomp_config)
     ns_fds = _namespace_fds(init_pid, config)
-    ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp)
+    root_fd = _shared_mountns_root(init_pid, config, ns_fds)
+    ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp, root_fd)
     parent_chan, bootstrap_pid = fork_container_side(
-        lambda chan: _run_tenant_side(ctx, chan), list(ns_fds.values()), console)
+        lambda chan: _run_tenant_side(ctx, chan),
+        [*ns_fds.values(), *([root_fd] if root_fd >= 0 else [])], console)
     spawned = Spawned(bootstrap_pid)
     try:
         cgroups.add(bootstrap_pid)
@@ -121,6 +141,10 @@ def _run_tenant_side(ctx: TenantContext, chan: Channel) -> NoReturn:
     try:
         chan.expect(ch.PLACED)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if ctx.root_fd >= 0:
+            os.fchdir(ctx.root_fd)
+            os.chroot(".")
+            os.close(ctx.root_fd)
         for kind in JOIN_ORDER:
             if kind in ctx.ns_fds:
                 sc.setns(ctx.ns_fds[kind], NAMESPACES[kind][0], kind)
@@ -151,4 +175,5 @@ def _tenant(ctx: TenantContext, chan: Channel) -> NoReturn:
         chan.send_fd(ch.SECCOMP_FD, prepared.notify_fd)
         chan.expect(ch.HOOKS_DONE)
         os.close(prepared.notify_fd)
+    faults.check("tenant")  # still the host's interpreter, inside the container's PID namespace
     exec_process(prepared, ctx.preserve_fds, report=chan)

@@ -98,6 +98,9 @@ def switch_user(user: dict[str, Any], caps: CapabilitySets | None) -> None:
                              "own gid, which uses newgidmap)")
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
+    # a uid change resets "dumpable" to fs.suid_dumpable: where that is 1, the container's
+    # processes of the same uid could open /proc/PID/exe (the host's interpreter) until execve
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
     if caps is not None:
         caps.apply()
