@@ -1,7 +1,8 @@
 """Run the opencontainers/runtime-tools validation programs against one runtime.
 
     .venv/bin/python -m conformance.runtime_tools --runtime /usr/sbin/runc \\
-        --validation-dir /tmp/rt-src --report-dir /tmp/rt-report [--timeout 60] [--only NAME ...]
+        --validation-dir /tmp/rt-src --report-dir /tmp/rt-report [--timeout 60] [--attempts N]
+        [--only NAME ...] [--no-skip]
 
 `--validation-dir` is a runtime-tools checkout built with its own make targets
 (`conformance/build_runtime_tools.sh CHECKOUT` runs `make runtimetest validation-executables`);
@@ -174,6 +175,21 @@ def _run_one(name: str, prog: Path, runtime: str, runtimetest: Path, rootfs: Pat
     return Result(name, kind, reason, seconds, status)
 
 
+def _run_with_attempts(name: str, prog: Path, runtime: str, runtimetest: Path, rootfs: Path,
+                       report_dir: Path, timeout: float, attempts: int) -> Result:
+    """Run until a non-failing verdict or `attempts` runs; a late pass names the first failure."""
+    first = _run_one(name, prog, runtime, runtimetest, rootfs, report_dir, timeout)
+    result = first
+    for attempt in range(2, max(attempts, 1) + 1):
+        if result.verdict != "fail":
+            break
+        result = _run_one(name, prog, runtime, runtimetest, rootfs, report_dir, timeout)
+        if result.verdict != "fail":
+            result.reason = (f"attempt {attempt} of {attempts} (attempt 1: {first.reason})"
+                             + (f"; {result.reason}" if result.reason else ""))
+    return result
+
+
 def write_reports(results: list[Result], report_dir: Path, runtime: str) -> str:
     """Write report.txt, results.json and summary.tap; return the summary line."""
     counts = {k: sum(r.verdict == k for r in results) for k in ("pass", "fail", "skip")}
@@ -223,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validation-dir", type=Path, help="built runtime-tools checkout")
     parser.add_argument("--report-dir", type=Path, help="where the reports go")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per program")
+    parser.add_argument("--attempts", type=int, default=1,
+                        help="run a failing program up to this many times (a shared host's "
+                             "other test suites may kill its containers); retries are reported")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these programs")
     parser.add_argument("--no-skip", action="store_true", help="run skip-listed programs too")
     parser.add_argument("--compare", nargs=2, type=Path, metavar="REPORT_DIR",
@@ -251,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         if name in skips:
             result = Result(name, "skip", skips[name])
         else:
-            result = _run_one(name, programs[name], runtime, runtimetest.resolve(),
-                              rootfs.resolve(), args.report_dir, args.timeout)
+            result = _run_with_attempts(name, programs[name], runtime, runtimetest.resolve(),
+                                        rootfs.resolve(), args.report_dir, args.timeout,
+                                        args.attempts)
         results.append(result)
         print(f"{result.verdict.upper():4} {name}" + (f": {result.reason}" if result.reason
                                                       else ""), flush=True)
