@@ -85,6 +85,7 @@ def create(opts: CreateOptions, proxy_tty: bool = False
     created = utc_now()
     cgroups: CgroupManager | None = None
     console, ours = None, None
+    host_mounts: list[str] = []
     try:
         if terminal:
             from ociruntime.linux.console import console_endpoints, terminal_size_of_stdin
@@ -120,6 +121,7 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
                         console=console, container_id=opts.container_id,
                         new_keyring=not opts.no_new_keyring)
+        host_mounts = state.host_mounts = spawned.host_mounts
         master = None
         if ours is not None:
             from ociruntime.linux.console import receive_master
@@ -135,6 +137,8 @@ def create(opts: CreateOptions, proxy_tty: bool = False
         return state_dir, state, master
     except BaseException:
         warmup.stop()
+        if host_mounts:
+            _release_host_mounts(host_mounts)
         if cgroups is not None:
             _kill_cgroup(cgroups)
             try:
@@ -147,6 +151,13 @@ def create(opts: CreateOptions, proxy_tty: bool = False
         for sock in (console, ours):
             if sock is not None:
                 sock.close()
+
+
+def _release_host_mounts(points: list[str]) -> None:
+    """Detach what a container without its own mount namespace mounted in ours."""
+    from ociruntime.linux.host_mounts import release
+
+    release(points)
 
 
 def _asks_for_limits(linux: dict[str, Any]) -> bool:
@@ -373,6 +384,8 @@ def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
         _kill_cgroup(cgroups)
         _wait_dead(state, cgroups=cgroups)
     _kill_cgroup(cgroups)
+    if state.host_mounts:
+        _release_host_mounts(state.host_mounts)
     cgroups.destroy()
     state_dir.remove()
     _run_poststop(state)

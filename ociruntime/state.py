@@ -62,6 +62,7 @@ class ContainerState:
     config: dict[str, Any] = {}
     creator: int = 0
     creator_start: int = 0
+    host_mounts: list[str] = []  # made in the runtime's mount namespace; delete detaches them
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -78,6 +79,7 @@ class ContainerState:
             "config": self.config,
             "creator": self.creator,
             "creator_start": self.creator_start,
+            "host_mounts": self.host_mounts,
         }
 
     @classmethod
@@ -96,6 +98,7 @@ class ContainerState:
             config=doc.get("config") or {},
             creator=int(doc.get("creator", 0)),
             creator_start=int(doc.get("creator_start", 0)),
+            host_mounts=list(doc.get("host_mounts") or []),
         )
 
 

@@ -119,6 +119,23 @@ def check_process_semantics(process: dict[str, Any], source: str, base: str) -> 
                                   f"unknown capability {name!r}")
 
 
+def _check_shared_mount_namespace(doc: dict[str, Any], linux: dict[str, Any],
+                                  kinds: dict[str, int], source: str) -> None:
+    """Without a mount namespace the container shares the runtime's and is entered by chroot:
+    what would change mounts outside the rootfs, or cannot be done from a user namespace, is
+    refused rather than done to the host or silently dropped."""
+    why = "needs a mount namespace (the container would share the runtime's)"
+    if (doc.get("root") or {}).get("readonly"):
+        raise ConfigError(f"{source}: $.root.readonly", why)
+    for key in ("maskedPaths", "readonlyPaths", "rootfsPropagation"):
+        if linux.get(key):
+            raise ConfigError(f"{source}: $.linux.{key}", why)
+    if "user" in kinds:
+        raise ConfigError(f"{source}: $.linux.namespaces[{kinds['user']}]",
+                          "a user namespace needs a mount namespace too: from it the runtime's "
+                          "mount namespace cannot be mounted in or chrooted from")
+
+
 def check_semantics(doc: dict[str, Any], source: str = "config.json") -> None:
     """Rules the schema cannot express; ConfigError with the JSON path on the first broken."""
     process = doc.get("process")
@@ -139,6 +156,8 @@ def check_semantics(doc: dict[str, Any], source: str = "config.json") -> None:
     if doc.get("domainname") and "uts" not in kinds:
         raise ConfigError(f"{source}: $.domainname",
                           "setting the domainname needs a uts namespace (new or joined)")
+    if "mount" not in kinds:
+        _check_shared_mount_namespace(doc, linux, kinds, source)
     for kind in ("uidMappings", "gidMappings"):
         if linux.get(kind) and "user" not in new:
             raise ConfigError(f"{source}: $.linux.{kind}", "needs a new user namespace")

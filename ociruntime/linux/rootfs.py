@@ -1,7 +1,8 @@
 """Build the container's filesystem view: mounts, /dev, pivot_root, masks, read-only root.
 
 `prepare` runs in the container's new mount namespace before pivot_root; `finalize` runs after
-it, inside the new root.
+it, inside the new root. A container sharing the runtime's mount namespace gets its mounts
+there and a chroot instead (`enter_shared`).
 """
 
 from __future__ import annotations
@@ -76,13 +77,19 @@ def _make_parent_private(path: str) -> None:
         sc.mount(None, best, None, sc.MS_PRIVATE, None)
 
 
-def prepare(plan: RootfsPlan) -> int:
-    """Mount everything under the rootfs; return an O_PATH fd of the (bind-mounted) root."""
-    sc.mount(None, "/", None, _root_propagation(plan), None, shown_target="/")
-    parent = os.path.dirname(plan.rootfs.rstrip("/")) or "/"
-    if plan.propagation in ("shared", "rshared"):
-        _make_parent_private(parent)
-    sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
+def prepare(plan: RootfsPlan, own_namespace: bool = True) -> int:
+    """Mount everything under the rootfs; return an O_PATH fd of the (bind-mounted) root.
+
+    Without a mount namespace of its own (`own_namespace` false) the container shares the
+    runtime's: the root's propagation is left alone and the rootfs is not bound onto itself
+    (no pivot_root follows), so the only mounts made are the config's, under the rootfs.
+    """
+    if own_namespace:
+        sc.mount(None, "/", None, _root_propagation(plan), None, shown_target="/")
+        parent = os.path.dirname(plan.rootfs.rstrip("/")) or "/"
+        if plan.propagation in ("shared", "rshared"):
+            _make_parent_private(parent)
+        sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
     root_fd = os.open(plan.rootfs, sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     for index, entry in enumerate(plan.mounts):
         mount_entry(root_fd, plan.bundle, entry, plan.cgroup_paths, plan.new_cgroupns,
@@ -100,6 +107,14 @@ def prepare(plan: RootfsPlan) -> int:
                 raise RuntimeFailure(f"process.cwd {d!r}: cannot be created inside the rootfs:"
                                      f" {e}") from None
     return root_fd
+
+
+def enter_shared(root_fd: int) -> None:
+    """Without a mount namespace of its own: chroot into the rootfs (pivot_root would move
+    the runtime's own root)."""
+    os.fchdir(root_fd)
+    os.chroot(".")
+    os.chdir("/")
 
 
 def pivot(plan: RootfsPlan, root_fd: int) -> None:

@@ -169,14 +169,14 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         loopback_up()
     os.umask(0)
     plan = ctx.plan
-    if "mount" not in ctx.new_namespaces and "mount" not in ctx.join_fds:
-        raise RuntimeFailure("unable to set up the rootfs: a mount namespace is required")
+    # no mount namespace of its own: it shares the runtime's (config-linux.md#namespaces)
+    own_mountns = "mount" in ctx.new_namespaces or "mount" in ctx.join_fds
     # The parent places us in the cgroups while we mount (the kernel's migration wait then
     # overlaps our work); only a cgroup mount in a new cgroup namespace must wait for it.
     must_wait = plan.new_cgroupns and any(m.get("type") == "cgroup" for m in plan.mounts)
     if must_wait:
         _wait_for_placement(ctx, chan)
-    root_fd = rootfs_mod.prepare(plan)
+    root_fd = rootfs_mod.prepare(plan, own_mountns)
     if not must_wait:
         _wait_for_placement(ctx, chan)
     faults.check("mounts")
@@ -184,7 +184,10 @@ def _init(ctx: InitContext, chan: Channel) -> None:
         chan.send(ch.HOOKS)
         chan.expect(ch.HOOKS_DONE)
         run_hooks(ctx.config, "createContainer", _hook_state(ctx, "creating"))
-    rootfs_mod.pivot(plan, root_fd)
+    if own_mountns:
+        rootfs_mod.pivot(plan, root_fd)
+    else:
+        rootfs_mod.enter_shared(root_fd)
     os.close(root_fd)
     config = ctx.config
     own_uts = "uts" in ctx.new_namespaces or "uts" in ctx.join_fds

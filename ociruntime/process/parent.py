@@ -61,6 +61,7 @@ class Spawned:
     bootstrap_pid: int
     init_pid: int = 0
     bootstrap_reaped: bool = False
+    host_mounts: list[str] = []  # made in our mount namespace (a container without its own)
 
     def kill_all(self) -> None:
         """Undo the spawn: kill and reap the init and (if still ours) the bootstrap."""
@@ -256,6 +257,11 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
                       start_fd=start_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
                       seccomp=seccomp, runtime_pid=os.getpid())
+    shared_mountns = "mount" not in new and "mount" not in join
+    if shared_mountns:
+        from ociruntime.linux import host_mounts
+
+        before = host_mounts.mounts_under(rootfs)
     parent_chan, bootstrap_pid = fork_container_side(
         lambda chan: run_container_side(ctx, chan),
         [start_fd, *join_fds.values(), *plan.idmapped.values()], console)
@@ -263,9 +269,13 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
     try:
         faults.check("spawned")
         _serve(parent_chan, spawned, config, cgroups, linux, ctx)
+        if shared_mountns:
+            spawned.host_mounts = host_mounts.made_since(before, rootfs)
         return spawned
     except BaseException:
         spawned.kill_all()
+        if shared_mountns:
+            host_mounts.release(host_mounts.made_since(before, rootfs))
         raise
     finally:
         parent_chan.close()
