@@ -9,12 +9,15 @@
  *   probe trap NR            prints what a SIGSYS handler learns ("sigsys code=C nr=N errno=E")
  *   probe trace NR           a ptrace tracer child sees PTRACE_EVENT_SECCOMP ("event msg=M")
  *   probe signal NR          SIGUSR1 handler (no SA_RESTART) prints "usr1"; then like call
+ *   probe exchange A B FILE  swap the names A and B atomically (renameat2 RENAME_EXCHANGE)
+ *                            forever, writing the count to FILE every 1000 swaps
  *
  * Built by the tests with `gcc -static` (tests/integration/probe.py); busybox alone cannot
  * make arbitrary syscalls, and reading /proc/self/status through grep shows grep's own state.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -110,12 +113,36 @@ static int self(void)
     return 0;
 }
 
+static int exchange(const char *a, const char *b, const char *file)
+{
+    char tmp[4096], text[32];
+    snprintf(tmp, sizeof tmp, "%s.tmp", file);
+    for (unsigned long n = 1;; n++) {
+        if (syscall(SYS_renameat2, AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) != 0) {
+            perror("renameat2");
+            return 1;
+        }
+        if (n % 1000 == 0) {
+            FILE *f = fopen(tmp, "w");
+            if (!f)
+                return 1;
+            snprintf(text, sizeof text, "%lu\n", n);
+            fputs(text, f);
+            fclose(f);
+            rename(tmp, file);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && !strcmp(argv[1], "exchange"))
+        return exchange(argv[2], argv[3], argv[4]);
     if (argc == 2 && !strcmp(argv[1], "self"))
         return self();
     if (argc < 3) {
-        fprintf(stderr, "usage: probe self | probe call|i386|thread|trap|trace|signal NR [ARG...]\n");
+        fprintf(stderr, "usage: probe self | probe exchange A B FILE |\n"
+                        "       probe call|i386|thread|trap|trace|signal NR [ARG...]\n");
         return 2;
     }
     nr = strtol(argv[2], NULL, 0);
