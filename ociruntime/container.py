@@ -53,6 +53,22 @@ def write_pid_file(path: str, pid: int) -> None:
     os.rename(tmp, path)
 
 
+def _socket_activation(config: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """systemd socket activation, as runc does it: LISTEN_FDS fds meant for us (LISTEN_PID)
+    reach the container's process at fd 3 on, ahead of --preserve-fds, with LISTEN_FDS=N and
+    LISTEN_PID=1 added to its environment (not to the saved config, which exec starts from)."""
+    try:
+        count = int(os.environ.get("LISTEN_FDS", ""))
+        ours = int(os.environ.get("LISTEN_PID", "")) == os.getpid()
+    except ValueError:
+        return config, 0
+    if count <= 0 or not ours:
+        return config, 0
+    process = dict(config["process"])
+    process["env"] = [*(process.get("env") or []), f"LISTEN_FDS={count}", "LISTEN_PID=1"]
+    return {**config, "process": process}, count
+
+
 def create(opts: CreateOptions, proxy_tty: bool = False
            ) -> tuple[StateDir, ContainerState, int | None]:
     """Create a container: on success it is `created`, its init waiting on exec.sock.
@@ -117,8 +133,9 @@ def create(opts: CreateOptions, proxy_tty: bool = False
 
             apply_resources(cgroups, resources, initial=True)
         listener = _start_listener(state_dir.start_socket)
-        spawned = spawn(config, bundle, rootfs, listener, cgroups,
-                        no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds,
+        init_config, listen_fds = _socket_activation(config)
+        spawned = spawn(init_config, bundle, rootfs, listener, cgroups,
+                        no_pivot=opts.no_pivot, preserve_fds=listen_fds + opts.preserve_fds,
                         console=console, container_id=opts.container_id,
                         new_keyring=not opts.no_new_keyring)
         host_mounts = state.host_mounts = spawned.host_mounts
