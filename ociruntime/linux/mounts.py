@@ -167,8 +167,9 @@ def _mount_cgroup(root_fd: int, entry: dict[str, Any], opts: ParsedOptions,
     if hierarchies and all(h.version == 2 for h in hierarchies):
         target = mkdir_all_in_root(root_fd, dest)
         try:
-            try:
-                sc.mount("cgroup2", fd_path(target), "cgroup2", flags, None, shown_target=dest)
+            try:  # the config's source names the mount, as runc does
+                sc.mount(entry.get("source") or "cgroup2", fd_path(target), "cgroup2", flags,
+                         None, shown_target=dest)
                 return
             except SyscallError as e:
                 if e.errno not in (errno.EPERM, errno.EBUSY):
