@@ -59,14 +59,19 @@ def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
                 continue
             fds[kind] = os.open(theirs, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        for fd in fds.values():
-            os.close(fd)
-        if e.errno in (errno.ENOENT, errno.ESRCH):
-            # the init died since its state was read: say so as runc does (podman reads "no
-            # such file or directory" as "command not found")
-            raise RuntimeFailure("cannot exec in a stopped container") from None
-        raise RuntimeFailure(f"open namespaces of pid {init_pid}: {e.strerror}") from None
+        raise _open_failure(e, f"open namespaces of pid {init_pid}", fds) from None
     return fds
+
+
+def _open_failure(e: OSError, what: str, fds: dict[str, int]) -> RuntimeFailure:
+    """Close `fds`; the error to raise for a failed open of the init's /proc files."""
+    for fd in fds.values():
+        os.close(fd)
+    if e.errno in (errno.ENOENT, errno.ESRCH):
+        # the init died since its state was read: say so as runc does (podman reads "no such
+        # file or directory" as "command not found")
+        return RuntimeFailure("cannot exec in a stopped container")
+    return RuntimeFailure(f"{what}: {e.strerror}")
 
 
 def _shared_mountns_root(init_pid: int, config: dict[str, Any], ns_fds: dict[str, int]) -> int:
@@ -78,11 +83,7 @@ def _shared_mountns_root(init_pid: int, config: dict[str, Any], ns_fds: dict[str
     try:
         return os.open(f"/proc/{init_pid}/root", sc.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as e:
-        for fd in ns_fds.values():
-            os.close(fd)
-        if e.errno in (errno.ENOENT, errno.ESRCH):
-            raise RuntimeFailure("cannot exec in a stopped container") from None
-        raise RuntimeFailure(f"open the root of pid {init_pid}: {e.strerror}") from None
+        raise _open_failure(e, f"open the root of pid {init_pid}", ns_fds) from None
 
 
 def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -91,9 +92,12 @@ class Runtime:
 
     def delete_all(self) -> None:
         """Stop and delete every container, reaping what we adopted (like a shim would)."""
-        for cid in self.ids():
+        ids = self.ids()
+        for cid in ids:
             self.run("kill", "--all", cid, "KILL")
-            reap_zombies()
+        if ids:
+            await_adopted_exit()
+        for cid in ids:
             self.run("delete", "--force", cid)
             reap_zombies()
 
@@ -113,6 +117,17 @@ def reap_zombies() -> None:
             return
         if pid == 0:
             return
+
+
+def await_adopted_exit(timeout: float = 3.0) -> None:
+    """Reap adopted container processes until none is left (a SIGKILLed process is not gone
+    the moment kill returns; an unreaped zombie keeps a v1 cgroup from being removed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reap_zombies()
+        if not leaks.children() or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="session", autouse=True)
