@@ -89,13 +89,16 @@ def test_exec_and_exec_it(podman, name):
 
 
 def test_pause_unpause(podman, name):
-    _detached(podman, name, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/tick; "
-              "sleep 0.05; done")
+    # the counter is replaced by rename, so a read never sees a half-written file
+    _detached(podman, name, "sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/t; "
+              "mv /tmp/t /tmp/tick; sleep 0.05; done")
     try:
+        tick = Path(podman("mount", name, check=True).stdout.strip()) / "tmp" / "tick"
+        deadline = time.monotonic() + 10
+        while not tick.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
         podman("pause", name, check=True)
         assert podman.status(name) == "paused"
-        before = podman("mount", name, check=True).stdout.strip()
-        tick = Path(before) / "tmp" / "tick"
         first = tick.read_text()
         time.sleep(0.3)
         assert tick.read_text() == first, "a paused container does not run"
