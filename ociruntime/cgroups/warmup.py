@@ -46,7 +46,8 @@ def _migrate_self(path: str, finished: _thread.LockType) -> None:
 
 
 class Warmup:
-    """One self-migration in a thread; `done()` waits for it (fork needs a lone thread)."""
+    """One self-migration in a thread; `done()` waits for it (the failure path does, before
+    it removes cgroups; the fork does not wait: the child gets none of the thread)."""
 
     def __init__(self) -> None:
         self._finished = _thread.allocate_lock()
