@@ -8,7 +8,6 @@ import select
 import time
 
 from ociruntime import OCI_VERSION, faults
-from ociruntime.cgroups.manager import CgroupManager, CgroupPermissionError
 from ociruntime.errors import ContainerNotFound, ContainerNotRunning, RuntimeFailure
 from ociruntime.record import record
 from ociruntime.state import (
@@ -24,6 +23,8 @@ from ociruntime.state import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
+
+    from ociruntime.cgroups.manager import CgroupManager
 
 
 @record
@@ -110,31 +111,41 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             if ours is not None and "consoleSize" not in process:
                 process["consoleSize"] = terminal_size_of_stdin()
         faults.check("claimed")
-        cgroups = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
-        try:
-            cgroups.create()
-        except CgroupPermissionError:
-            # rootless without a delegated cgroup: like runc, go on without cgroups unless
-            # the config asks for limits that need them
-            if os.geteuid() == 0 or _asks_for_limits(linux):
-                raise
-            cgroups.destroy()
-            cgroups = CgroupManager({})
+        from ociruntime.cgroups.manager import CgroupManager, CgroupPermissionError
+
+        planned = CgroupManager.for_config(linux.get("cgroupsPath"), opts.container_id)
         state = ContainerState(
             id=opts.container_id, pid=0, pid_start=0, bundle=bundle, rootfs=rootfs,
             created=created, oci_version=str(config.get("ociVersion", OCI_VERSION)),
-            annotations=config.get("annotations") or {}, cgroup_paths=cgroups.to_state(),
+            annotations=config.get("annotations") or {}, cgroup_paths={},
             config=config, creator=os.getpid(), creator_start=process_start_time(os.getpid()) or 0)
-        state_dir.write(state)
-        faults.check("cgroups")
-        resources = linux.get("resources")
-        if resources:
-            from ociruntime.cgroups.resources import apply_resources
 
-            apply_resources(cgroups, resources, initial=True)
+        def prepare_host() -> CgroupManager:
+            """After the fork (the child loads its code meanwhile): cgroups, state, limits."""
+            nonlocal cgroups
+            cgroups = planned
+            try:
+                cgroups.create()
+            except CgroupPermissionError:
+                # rootless without a delegated cgroup: like runc, go on without cgroups
+                # unless the config asks for limits that need them
+                if os.geteuid() == 0 or _asks_for_limits(linux):
+                    raise
+                cgroups.destroy()
+                cgroups = CgroupManager({})
+            state.cgroup_paths = cgroups.to_state()
+            state_dir.write(state)
+            faults.check("cgroups")
+            resources = linux.get("resources")
+            if resources:
+                from ociruntime.cgroups.resources import apply_resources
+
+                apply_resources(cgroups, resources, initial=True, pids=False)
+            return cgroups
+
         listener = _start_listener(state_dir.start_socket)
         init_config, listen_fds = _socket_activation(config)
-        spawned = spawn(init_config, bundle, rootfs, listener, cgroups,
+        spawned = spawn(init_config, bundle, rootfs, listener, planned, prepare=prepare_host,
                         no_pivot=opts.no_pivot, preserve_fds=listen_fds + opts.preserve_fds,
                         console=console, container_id=opts.container_id,
                         new_keyring=not opts.no_new_keyring)
@@ -197,6 +208,14 @@ def _start_listener(path: str) -> int:
         sock.close()
         raise RuntimeFailure(f"start socket {path}: {e.strerror}") from None
     return sock.detach()
+
+
+def _cgroups_of(state: ContainerState) -> CgroupManager:
+    """The recorded container's cgroups (the manager is loaded only by commands that need it:
+    `state` and `start` do not)."""
+    from ociruntime.cgroups.manager import CgroupManager
+
+    return CgroupManager.from_state(state.cgroup_paths)
 
 
 def _kill_cgroup(cgroups: CgroupManager, timeout: float = 5.0) -> None:
@@ -336,7 +355,7 @@ def kill(root: str, container_id: str, sig: int, all_processes: bool = False) ->
     if status in ("stopped", "creating") and not all_processes:
         raise ContainerNotRunning()
     if all_processes:
-        cgroups = CgroupManager.from_state(state.cgroup_paths)
+        cgroups = _cgroups_of(state)
         if status == "stopped" and not cgroups.pids():
             return  # nothing left to signal: a success, as in runc 1.1.5
         cgroups.kill_all(sig)
@@ -392,7 +411,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 
 def destroy(state_dir: StateDir, state: ContainerState, status: str) -> None:
     """Kill whatever still runs, remove the cgroups, then the state dir."""
-    cgroups = CgroupManager.from_state(state.cgroup_paths)
+    cgroups = _cgroups_of(state)
     if status != "stopped" and state.pid > 0:
         try:
             os.kill(state.pid, _signal.SIGKILL)
@@ -560,7 +579,7 @@ def exec_in(opts: ExecOptions) -> int:
     terminal = bool(process.get("terminal"))
     if terminal and opts.detach and not opts.console_socket:
         raise ExecFailure("cannot allocate tty if runc will detach without setting console socket")
-    cgroups = CgroupManager.from_state(state.cgroup_paths)
+    cgroups = _cgroups_of(state)
     console, ours = None, None
     if terminal:
         from ociruntime.linux.console import console_endpoints, terminal_size_of_stdin
@@ -623,7 +642,7 @@ def pause(root: str, container_id: str) -> None:
     _, state, status = load(root, container_id)
     if status not in ("running", "created"):
         raise RuntimeFailure("container not running")
-    CgroupManager.from_state(state.cgroup_paths).freeze(True)
+    _cgroups_of(state).freeze(True)
 
 
 def resume(root: str, container_id: str) -> None:
@@ -631,13 +650,13 @@ def resume(root: str, container_id: str) -> None:
     _, state, status = load(root, container_id)
     if status != "paused":
         raise RuntimeFailure("container not paused")
-    CgroupManager.from_state(state.cgroup_paths).freeze(False)
+    _cgroups_of(state).freeze(False)
 
 
 def pids(root: str, container_id: str) -> list[int]:
     """Host pids of every process in the container's cgroup."""
     _, state, _ = load(root, container_id)
-    return CgroupManager.from_state(state.cgroup_paths).pids()
+    return _cgroups_of(state).pids()
 
 
 def ps_table(pid_list: list[int], ps_args: list[str]) -> str:

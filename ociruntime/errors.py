@@ -51,3 +51,13 @@ class SyscallError(RuntimeFailure):
         self.call = call
         self.path = path
         self.errno = errno_
+
+
+def describe_error(e: BaseException) -> str:
+    """One line for any exception raised on the container side (sent to the parent)."""
+    if isinstance(e, RuntimeFailure):
+        return str(e)
+    if isinstance(e, OSError):
+        where = f" {e.filename}" if e.filename else ""
+        return f"{e.strerror or e}{where}"
+    return f"internal error: {type(e).__name__}: {e}"

@@ -167,11 +167,11 @@ class StateDir:
             self._lock_fd = None
 
     def write(self, state: ContainerState) -> None:
-        """Write state.json atomically (temp file + rename)."""
+        """Write state.json atomically (a temp file put in its place)."""
         tmp = os.path.join(self.path, f".{STATE_FILE}.tmp")
         with open(tmp, "w") as f:
             f.write(dumps(state.to_json()))
-        os.rename(tmp, self.state_file)
+        swap_in(tmp, self.state_file)
 
     def load(self) -> ContainerState:
         try:
@@ -201,6 +201,26 @@ class StateDir:
             os.rmdir(self.path)
         except FileNotFoundError:
             pass
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def swap_in(tmp: str, path: str) -> None:
+    """Put `tmp` in the place of `path` atomically. Over an existing file the two are
+    exchanged and the old one unlinked, not renamed over: ext4 forces the data of a file
+    renamed over another to disk (auto_da_alloc), and unlinking it later (delete) then cost
+    ~2 ms here against ~0.1 ms."""
+    from ociruntime.linux.kernel import call
+
+    try:
+        call("renameat2", _AT_FDCWD, os.fsencode(tmp), _AT_FDCWD, os.fsencode(path),
+             _RENAME_EXCHANGE)
+    except OSError:  # nothing to exchange with yet, or a filesystem without the flag
+        os.rename(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 def init_alive(state: ContainerState) -> bool:

@@ -9,12 +9,12 @@ the container's cgroup with bpf(2).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
 from ociruntime.cgroups.resources import _v1_dir, write
 from ociruntime.errors import RuntimeFailure
+from ociruntime.linux.kernel import address, call
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ def assemble(rules: list[dict[str, Any]]) -> bytes:
             elif op == "mov":
                 code.append(_insn(_MOV_X, reg, value))
             elif op == "and":
-                code.append(_insn(_AND_K, reg, imm=ctypes.c_int32(value).value))
+                code.append(_insn(_AND_K, reg, imm=_signed32(value)))
             else:
                 code.append(_insn(_MOV64_K, 0, imm=value))
                 code.append(_insn(_EXIT))
@@ -137,7 +137,6 @@ def assemble(rules: list[dict[str, Any]]) -> bytes:
     return b"".join(prog)
 
 
-_NR_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine, 321)
 _BPF_PROG_LOAD = 5
 _BPF_PROG_ATTACH = 8
 _BPF_PROG_TYPE_CGROUP_DEVICE = 15
@@ -147,31 +146,36 @@ _BPF_F_ALLOW_MULTI = 2
 
 def attach_program(cgroup_dir: str, program: bytes) -> None:
     """Load `program` and attach it to the cgroup (the program lives as long as the cgroup)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    insns = ctypes.create_string_buffer(program, len(program))
-    license_ = ctypes.create_string_buffer(b"Apache")
-    log = ctypes.create_string_buffer(65536)
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("<IIQQIIQ", attr, 0, _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
-                     ctypes.addressof(insns), ctypes.addressof(license_), 1, len(log),
-                     ctypes.addressof(log))
-    prog_fd = libc.syscall(_NR_BPF, _BPF_PROG_LOAD, attr, 128)
-    if prog_fd < 0:
-        err = ctypes.get_errno()
+    license_ = b"Apache"
+    log = bytearray(65536)
+    attr = struct.pack("<IIQQIIQ", _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
+                       address(program), address(license_), 1, len(log), address(log))
+    attr += bytes(128 - len(attr))
+    try:
+        prog_fd = call("bpf", _BPF_PROG_LOAD, attr, 128)
+    except OSError as e:
+        text = bytes(log).split(b"\0", 1)[0].decode(errors="replace")
         raise RuntimeFailure(f"linux.resources.devices: loading the eBPF device filter: "
-                             f"{os.strerror(err)}: {log.value.decode(errors='replace')[:200]}")
+                             f"{os.strerror(e.errno)}: {text[:200]}") from None
     try:
         dir_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            attach = ctypes.create_string_buffer(128)
-            struct.pack_into("<IIII", attach, 0, dir_fd, prog_fd, _BPF_CGROUP_DEVICE,
-                             _BPF_F_ALLOW_MULTI)
-            if libc.syscall(_NR_BPF, _BPF_PROG_ATTACH, attach, 128) < 0:
-                err = ctypes.get_errno()
+            attach = struct.pack("<IIII", dir_fd, prog_fd, _BPF_CGROUP_DEVICE,
+                                 _BPF_F_ALLOW_MULTI)
+            attach += bytes(128 - len(attach))
+            try:
+                call("bpf", _BPF_PROG_ATTACH, attach, 128)
+            except OSError as e:
                 raise RuntimeFailure(f"linux.resources.devices: attaching the eBPF device "
-                                     f"filter to {cgroup_dir}: {os.strerror(err)}")
+                                     f"filter to {cgroup_dir}: {os.strerror(e.errno)}"
+                                     ) from None
         finally:
             os.close(dir_fd)
     finally:
         os.close(prog_fd)
+
+
+def _signed32(value: int) -> int:
+    """A 32-bit pattern as the signed immediate a BPF instruction holds."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value

@@ -101,15 +101,20 @@ def _enable_v2_controllers(manager: CgroupManager) -> None:
 
 
 def apply_resources(manager: CgroupManager, resources: dict[str, Any], *,
-                    initial: bool) -> None:
-    """Apply every resource the config sets; RuntimeFailure naming the file on rejection."""
+                    initial: bool, pids: bool = True) -> None:
+    """Apply every resource the config sets; RuntimeFailure naming the file on rejection.
+
+    `pids=False` leaves the pids limit out (create sets it with apply_pids_limit once only
+    the init is left in the cgroup: its bootstrap forks the init there).
+    """
     if not resources or not manager.paths:
         return
     if initial:
         _enable_v2_controllers(manager)
     _memory(manager, resources.get("memory") or {})
     _cpu(manager, resources.get("cpu") or {})
-    _pids(manager, resources.get("pids") or {})
+    if pids:
+        _pids(manager, resources.get("pids") or {})
     _block_io(manager, resources.get("blockIO") or {})
     _hugepages(manager, resources.get("hugepageLimits") or [])
     _network(manager, resources.get("network") or {})
@@ -231,6 +236,12 @@ def _check_shares(v1: str, shares: int) -> None:
         bound = "minimum" if shares < actual else "maximum"
         raise RuntimeFailure(f"cpu.shares={shares} in {v1}: the {bound} allowed cpu-shares is "
                              f"{actual}")
+
+
+def apply_pids_limit(manager: CgroupManager, resources: dict[str, Any]) -> None:
+    """linux.resources.pids alone (see apply_resources)."""
+    if manager.paths:
+        _pids(manager, resources.get("pids") or {})
 
 
 def _pids(manager: CgroupManager, pids: dict[str, Any]) -> None:

@@ -1,11 +1,11 @@
 """Apply process.capabilities: bounding set, then (after the uid switch) the other sets.
 
-Raw prctl(2)/capset(2) through ctypes (syscalls.py), not python-prctl, measured here: importing
-prctl costs ~1.9 ms on every create/exec (ctypes is loaded on that path anyway), its set_caps
-takes ~52 us against ~6 us for one capset(2), it has no PR_CAP_AMBIENT (ambient would need
-ctypes regardless), and it only knows the capabilities of the libcap headers it was built
-against (a number above that is rejected even when the kernel has it). python-prctl stays as
-the independent reader in the unit tests.
+Raw prctl(2)/capset(2) (syscalls.py, through the _kernel extension), not python-prctl, measured
+here: importing prctl costs ~1.9 ms on every create/exec, its set_caps takes ~52 us against
+~6 us for one capset(2) through ctypes (less through _kernel), it has no PR_CAP_AMBIENT (ambient
+would need raw calls regardless), and it only knows the capabilities of the libcap headers it
+was built against (a number above that is rejected even when the kernel has it). python-prctl
+stays as the independent reader in the unit tests.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ detached mount's fd to the init, which attaches it at the destination (move_moun
 
 from __future__ import annotations
 
-import ctypes
 import os
 
 from ociruntime.errors import RuntimeFailure, SyscallError
 from ociruntime.linux import syscalls as sc
+from ociruntime.linux.kernel import call
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,11 +21,6 @@ OPEN_TREE_CLONE = 1
 MOUNT_ATTR_IDMAP = 0x00100000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_SYMLINKS = 0x10
-_NR = {"x86_64": {"open_tree": 428, "move_mount": 429},
-       "aarch64": {"open_tree": 428, "move_mount": 429}}
-_nr = _NR.get(os.uname().machine, _NR["x86_64"])
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
 
 
 
@@ -70,18 +65,19 @@ def prepare_idmapped(entry: dict[str, Any], bundle: str, linux: dict[str, Any]) 
         source = os.path.join(bundle, source)
     recursive = "ridmap" in (entry.get("options") or []) or "rbind" in (entry.get("options") or [])
     flags = OPEN_TREE_CLONE | os.O_CLOEXEC | (sc.AT_RECURSIVE if recursive else 0)
-    tree = _libc.syscall(_nr["open_tree"], -100, os.fsencode(source), flags)
-    if tree < 0:
-        raise SyscallError("open_tree", source, ctypes.get_errno())
+    try:
+        tree = call("open_tree", -100, os.fsencode(source), flags)
+    except OSError as e:
+        raise SyscallError("open_tree", source, e.errno) from None
     userns = _userns_with(uid_maps, gid_maps)
     try:
-        attr = sc._MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns)
+        attr = sc.mount_attr(MOUNT_ATTR_IDMAP, 0, 0, userns)
         at = sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if recursive else 0)
-        if _libc.syscall(sc._NR["mount_setattr"], tree, b"", at, ctypes.byref(attr),
-                         ctypes.sizeof(attr)) != 0:
-            err = ctypes.get_errno()
+        try:
+            call("mount_setattr", tree, b"", at, attr, len(attr))
+        except OSError as e:
             os.close(tree)
-            raise SyscallError("mount_setattr idmap", source, err)
+            raise SyscallError("mount_setattr idmap", source, e.errno) from None
     finally:
         os.close(userns)
     return tree
@@ -89,6 +85,8 @@ def prepare_idmapped(entry: dict[str, Any], bundle: str, linux: dict[str, Any]) 
 
 def attach(tree_fd: int, target: str, shown: str) -> None:
     """move_mount a detached tree onto `target` (a /proc/self/fd/N path works)."""
-    if _libc.syscall(_nr["move_mount"], tree_fd, b"", -100, os.fsencode(target),
-                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS) != 0:
-        raise SyscallError("move_mount", shown, ctypes.get_errno())
+    try:
+        call("move_mount", tree_fd, b"", -100, os.fsencode(target),
+             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS)
+    except OSError as e:
+        raise SyscallError("move_mount", shown, e.errno) from None

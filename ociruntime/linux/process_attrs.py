@@ -3,10 +3,11 @@ affinity and NUMA memory policy. Each is applied by the process itself just befo
 
 from __future__ import annotations
 
-import ctypes
 import os
+import sys
 
 from ociruntime.errors import RuntimeFailure, SyscallError
+from ociruntime.linux.kernel import call
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,21 +32,6 @@ MEMPOLICY_FLAGS = {
     "MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14,
     "MPOL_F_STATIC_NODES": 1 << 15,
 }
-
-_NR = {"x86_64": {"sched_setattr": 314, "ioprio_set": 251, "set_mempolicy": 238},
-       "aarch64": {"sched_setattr": 274, "ioprio_set": 30, "set_mempolicy": 237}}
-_nr = _NR.get(os.uname().machine, _NR["x86_64"])
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
-
-
-class _SchedAttr(ctypes.Structure):
-    _fields_ = [
-        ("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
-        ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
-        ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
-        ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
-    ]
 
 
 def parse_cpu_list(text: str) -> set[int]:
@@ -73,11 +59,19 @@ def set_scheduler(sched: dict[str, Any]) -> None:
         if name not in SCHED_FLAGS:
             raise RuntimeFailure(f"process.scheduler.flags: unknown flag {name!r}")
         flags |= SCHED_FLAGS[name]
-    attr = _SchedAttr(ctypes.sizeof(_SchedAttr), policy, flags, int(sched.get("nice", 0)),
-                      int(sched.get("priority", 0)), int(sched.get("runtime", 0)),
-                      int(sched.get("deadline", 0)), int(sched.get("period", 0)))
-    if _libc.syscall(_nr["sched_setattr"], 0, ctypes.byref(attr), 0) != 0:
-        raise SyscallError("sched_setattr", sched.get("policy", ""), ctypes.get_errno())
+    order = sys.byteorder
+    # struct sched_attr: u32 size, u32 policy, u64 flags, s32 nice, u32 priority,
+    # u64 runtime, u64 deadline, u64 period (48 bytes)
+    attr = b"".join((
+        (48).to_bytes(4, order), policy.to_bytes(4, order), flags.to_bytes(8, order),
+        int(sched.get("nice", 0)).to_bytes(4, order, signed=True),
+        int(sched.get("priority", 0)).to_bytes(4, order),
+        *(int(sched.get(k, 0)).to_bytes(8, order) for k in ("runtime", "deadline", "period")),
+    ))
+    try:
+        call("sched_setattr", 0, attr, 0)
+    except OSError as e:
+        raise SyscallError("sched_setattr", sched.get("policy", ""), e.errno) from None
 
 
 def set_io_priority(ioprio: dict[str, Any]) -> None:
@@ -86,8 +80,10 @@ def set_io_priority(ioprio: dict[str, Any]) -> None:
     if klass is None:
         raise RuntimeFailure(f"process.ioPriority.class: unknown class {ioprio.get('class')!r}")
     value = (klass << 13) | int(ioprio.get("priority", 0))
-    if _libc.syscall(_nr["ioprio_set"], 1, 0, value) != 0:
-        raise SyscallError("ioprio_set", ioprio.get("class", ""), ctypes.get_errno())
+    try:
+        call("ioprio_set", 1, 0, value)
+    except OSError as e:
+        raise SyscallError("ioprio_set", ioprio.get("class", ""), e.errno) from None
 
 
 def set_personality(personality: dict[str, Any]) -> None:
@@ -96,8 +92,10 @@ def set_personality(personality: dict[str, Any]) -> None:
     if domain is None:
         raise RuntimeFailure(
             f"linux.personality.domain: unknown domain {personality.get('domain')!r}")
-    if _libc.personality(ctypes.c_ulong(domain)) == -1:
-        raise SyscallError("personality", personality.get("domain", ""), ctypes.get_errno())
+    try:
+        call("personality", domain)
+    except OSError as e:
+        raise SyscallError("personality", personality.get("domain", ""), e.errno) from None
 
 
 def set_cpu_affinity(cpus: str, field: str) -> None:
@@ -123,11 +121,14 @@ def set_memory_policy(policy: dict[str, Any]) -> None:
         raise RuntimeFailure(f"linux.memoryPolicy.nodes: {e}") from None
     maxnode = max(nodes) + 2 if nodes else 0
     words = (maxnode + 63) // 64 or 1
-    mask = (ctypes.c_ulong * words)()
+    bits = 0
     for node in nodes:
-        mask[node // 64] |= 1 << (node % 64)
-    if _libc.syscall(_nr["set_mempolicy"], mode, mask if nodes else None, maxnode) != 0:
-        raise SyscallError("set_mempolicy", policy.get("mode", ""), ctypes.get_errno())
+        bits |= 1 << node
+    mask = bits.to_bytes(8 * words, sys.byteorder)  # an array of unsigned long
+    try:
+        call("set_mempolicy", mode, mask if nodes else None, maxnode)
+    except OSError as e:
+        raise SyscallError("set_mempolicy", policy.get("mode", ""), e.errno) from None
 
 
 def apply_before_exec(process: dict[str, Any], linux: dict[str, Any]) -> None:

@@ -17,33 +17,12 @@ from ociruntime.linux import syscalls as sc
 from ociruntime.linux.devices import setup_dev
 from ociruntime.linux.mounts import mount_entry, remount
 from ociruntime.linux.paths import fd_path, mkdir_all_in_root
-from ociruntime.record import record
+from ociruntime.linux.rootfs_plan import RootfsPlan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-
-
-@record
-class RootfsPlan:
-    """What the init needs to know to build the rootfs."""
-
-    rootfs: str
-    bundle: str
-    mounts: list[dict[str, Any]]
-    devices: list[dict[str, Any]]
-    propagation: str | None
-    readonly: bool
-    masked: list[str]
-    readonly_paths: list[str]
-    cgroup_paths: dict[str, str]
-    new_cgroupns: bool
-    in_userns: bool
-    no_pivot: bool
-    cwd: str = "/"
-    extra_dirs: list[str] = []
-    idmapped: dict = {}
 
 
 def _root_propagation(plan: RootfsPlan) -> int:

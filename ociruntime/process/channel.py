@@ -28,9 +28,14 @@ READY = "ready"
 ERROR = "error"
 # parent -> container side
 PLACED = "placed"
+PREPARED = "prepared"
 IDMAP_DONE = "idmap-done"
 GO = "go"
 HOOKS_DONE = "hooks-done"
+
+
+class _NoMessage(RuntimeFailure):
+    """EOF or a timeout: the peer said nothing (more)."""
 
 
 class Channel:
@@ -62,7 +67,7 @@ class Channel:
             while True:
                 self.recv(0.0)  # raises on the peer's error and on EOF
         except BlockingIOError:
-            raise RuntimeFailure("container init exited unexpectedly") from None
+            raise _NoMessage("container init exited unexpectedly") from None
 
     def send_fd(self, kind: str, fd: int, **fields: Any) -> None:
         """Send a message with one fd attached (SCM_RIGHTS)."""
@@ -82,11 +87,17 @@ class Channel:
         """Next message; raises RuntimeFailure on a peer error, EOF or timeout."""
         self.sock.settimeout(timeout)
         try:
-            raw, ancillary, _, _ = self.sock.recvmsg(MAX_MESSAGE, _socket.CMSG_SPACE(4))
+            try:
+                raw, ancillary, _, _ = self.sock.recvmsg(MAX_MESSAGE, _socket.CMSG_SPACE(4))
+            except ConnectionResetError:
+                # The peer exited with a message of ours unread (e.g. an init that failed
+                # while mounting, before reading GO): the kernel reports that ahead of the
+                # messages the peer sent before it went; they are still queued, read on.
+                raw, ancillary, _, _ = self.sock.recvmsg(MAX_MESSAGE, _socket.CMSG_SPACE(4))
         except (TimeoutError, _socket.timeout):
-            raise RuntimeFailure("container init did not answer in time") from None
+            raise _NoMessage("container init did not answer in time") from None
         if not raw:
-            raise RuntimeFailure("container init exited unexpectedly")
+            raise _NoMessage("container init exited unexpectedly")
         msg = loads(raw)
         for level, kind, data in ancillary:
             if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
@@ -94,6 +105,16 @@ class Channel:
         if msg.get("type") == ERROR:
             raise RuntimeFailure(msg.get("msg", "container init failed"))
         return msg
+
+    def left_error(self, timeout: float = 0.2) -> str | None:
+        """The error message the peer sent, if one arrives within `timeout`; else None."""
+        try:
+            self.recv(timeout)
+        except _NoMessage:
+            return None
+        except RuntimeFailure as e:
+            return str(e)
+        return None
 
     def expect(self, kind: str, timeout: float | None = None) -> dict[str, Any]:
         """Receive a message and check its type."""

@@ -16,49 +16,21 @@ import os
 
 from ociruntime import faults
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
-from ociruntime.errors import RuntimeFailure
-from ociruntime.hooks import hooks_of, run_hooks, state_for_hooks
+from ociruntime.errors import RuntimeFailure, describe_error
+from ociruntime.hooks import run_hooks, state_for_hooks
 from ociruntime.linux import rootfs as rootfs_mod
 from ociruntime.linux import syscalls as sc
 from ociruntime.linux.network import loopback_up
 from ociruntime.linux.process_attrs import apply_before_exec
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
+from ociruntime.process.context import InitContext, needs_creation_hooks
 from ociruntime.process.user_process import exec_process, setup_process
-from ociruntime.record import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-
-
-@record
-class InitContext:
-    """Everything the container side needs, prepared by the parent before fork."""
-
-    config: dict[str, Any]
-    plan: rootfs_mod.RootfsPlan
-    new_namespaces: list[str]
-    join_fds: dict[str, int]
-    start_fd: int
-    preserve_fds: int = 0
-    seccomp: Any = None
-    container_id: str = ""
-    host_pid: int = 0
-    runtime_pid: int = 0
-    bundle: str = ""
-    new_keyring: bool = True
-    console: _socket.socket | None = None
-    env: list[str] = []
-
-    @property
-    def process(self) -> dict[str, Any]:
-        return self.config.get("process") or {}
-
-    @property
-    def linux(self) -> dict[str, Any]:
-        return self.config.get("linux") or {}
 
 
 def _flags(names: list[str]) -> int:
@@ -77,16 +49,6 @@ def run_container_side(ctx: InitContext, chan: Channel) -> NoReturn:
     except BaseException as e:  # noqa: BLE001 - everything must reach the parent
         chan.send_error(describe_error(e))
     os._exit(1)
-
-
-def describe_error(e: BaseException) -> str:
-    """One line for any exception raised on the container side."""
-    if isinstance(e, RuntimeFailure):
-        return str(e)
-    if isinstance(e, OSError):
-        where = f" {e.filename}" if e.filename else ""
-        return f"{e.strerror or e}{where}"
-    return f"internal error: {type(e).__name__}: {e}"
 
 
 def _die_with_runtime(ctx: InitContext) -> None:
@@ -124,6 +86,9 @@ def _bootstrap(ctx: InitContext, chan: Channel) -> None:
         _write_time_offsets(ctx.linux.get("timeOffsets") or {})
     for fd in ctx.join_fds.values():
         os.close(fd)
+    # the parent has made the cgroups (their final paths come along), recorded the state and
+    # applied the resources: from now on there is an init it must know of to clean up
+    ctx.plan.cgroup_paths = chan.expect(ch.PREPARED)["cgroups"]
     pid = os.fork()
     if pid:
         chan.send(ch.INIT_PID, pid=pid)
@@ -171,8 +136,8 @@ def _init(ctx: InitContext, chan: Channel) -> None:
     plan = ctx.plan
     # no mount namespace of its own: it shares the runtime's (config-linux.md#namespaces)
     own_mountns = "mount" in ctx.new_namespaces or "mount" in ctx.join_fds
-    # The parent places us in the cgroups while we mount (the kernel's migration wait then
-    # overlaps our work); only a cgroup mount in a new cgroup namespace must wait for it.
+    # We were born in the container's cgroups (the parent placed the bootstrap); GO says the
+    # last limits are set. Only a cgroup mount in a new cgroup namespace waits for it first.
     must_wait = plan.new_cgroupns and any(m.get("type") == "cgroup" for m in plan.mounts)
     if must_wait:
         _wait_for_placement(ctx, chan)
@@ -218,8 +183,8 @@ def _init(ctx: InitContext, chan: Channel) -> None:
 
 
 def _wait_for_placement(ctx: InitContext, chan: Channel) -> None:
-    """Wait for GO (we are in the container's cgroups, limits applied), then enter a new
-    cgroup namespace if the config asks for one."""
+    """Wait for GO (every limit applied, the pids limit last), then enter a new cgroup
+    namespace if the config asks for one."""
     go = chan.expect(ch.GO)
     ctx.host_pid = int(go.get("pid", 0))
     _die_with_runtime(ctx)  # the bootstrap has been reaped: the runtime is our parent now
@@ -231,11 +196,6 @@ def _wait_for_placement(ctx: InitContext, chan: Channel) -> None:
 def _hook_state(ctx: InitContext, status: str) -> bytes:
     return state_for_hooks(ctx.container_id, status, ctx.host_pid, ctx.bundle,
                            ctx.config.get("annotations"), str(ctx.config.get("ociVersion", "")))
-
-
-def needs_creation_hooks(config: dict[str, Any]) -> bool:
-    """True when create must stop for prestart/createRuntime/createContainer hooks."""
-    return any(hooks_of(config, k) for k in ("prestart", "createRuntime", "createContainer"))
 
 
 def _wait_for_start(ctx: InitContext) -> None:

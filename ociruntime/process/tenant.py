@@ -16,14 +16,11 @@ import os
 from ociruntime import faults
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
-from ociruntime.errors import RuntimeFailure
+from ociruntime.errors import RuntimeFailure, describe_error
 from ociruntime.linux import syscalls as sc
-from ociruntime.linux.process_attrs import apply_before_exec
 from ociruntime.process import channel as ch
 from ociruntime.process.channel import Channel
-from ociruntime.process.init import describe_error
 from ociruntime.process.parent import Spawned, apply_process_limits, fork_container_side
-from ociruntime.process.user_process import exec_process, setup_process
 from ociruntime.record import record
 
 TYPE_CHECKING = False
@@ -140,6 +137,11 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
 
 def _run_tenant_side(ctx: TenantContext, chan: Channel) -> NoReturn:
     try:
+        # Load the tenant's code while the parent places us in the cgroups (often a wait in
+        # the kernel), and before joining the mount namespace hides the host's files.
+        from ociruntime.linux import process_attrs  # noqa: F401
+        from ociruntime.process import user_process  # noqa: F401
+
         chan.expect(ch.PLACED)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         if ctx.root_fd >= 0:
@@ -162,6 +164,9 @@ def _run_tenant_side(ctx: TenantContext, chan: Channel) -> NoReturn:
 
 
 def _tenant(ctx: TenantContext, chan: Channel) -> NoReturn:
+    from ociruntime.linux.process_attrs import apply_before_exec
+    from ociruntime.process.user_process import exec_process, setup_process
+
     process = ctx.process
     if ctx.console is not None:
         os.setsid()

@@ -313,6 +313,19 @@ def test_pids_limit_stops_forks(runtime, make_bundle, cid):
         proc.stdout + proc.stderr)
 
 
+def test_pids_limit_of_one_still_starts_the_container(runtime, make_bundle, cid):
+    """pids.max=1: the process itself runs (it does not fork) and sees the limit. pyrunc's
+    bootstrap forks the init inside the cgroup, so the limit is set only once it is gone."""
+    def limit(c):
+        c["linux"]["resources"] = {"pids": {"limit": 1}}
+    # Shell builtins only (read, ${#}, exec): a $(...) would fork and fail under the limit.
+    script = ('read -r line < /proc/self/cgroup; exec cat "/sys/fs/cgroup${line#0::}/pids.max"'
+              if V2 else f"exec cat {cgroupfs.inside('pids', 'pids.max')}")
+    proc = runtime.run("run", "-b", str(make_bundle(["sh", "-c", script], limit)), cid)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+
+
 def test_memory_limit_oom_kills(runtime, make_bundle, cid):
     def limits(c):
         c["linux"]["resources"] = {"memory": {"limit": 16 << 20, "swap": 16 << 20}}

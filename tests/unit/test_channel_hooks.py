@@ -53,6 +53,20 @@ def test_send_to_a_silently_gone_peer_and_send_error_never_raises():
         a.close()
 
 
+def test_peer_gone_with_our_message_unread_still_delivers_its_error():
+    """An init that fails before reading GO leaves GO unread; the kernel then reports
+    ECONNRESET ahead of the error it sent. recv must still return that error."""
+    parent, child = Channel.pair()
+    parent.send(ch.GO, pid=1)  # never read by the child
+    child.send_error("mount /v/d/m3: no such file or directory")
+    child.sock.close()
+    with pytest.raises(RuntimeFailure, match="mount /v/d/m3"):
+        parent.recv(1.0)
+    with pytest.raises(RuntimeFailure, match="exited unexpectedly"):
+        parent.recv(1.0)
+    parent.sock.close()
+
+
 def test_recv_timeout():
     a, b = Channel.pair()
     try:
