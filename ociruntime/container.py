@@ -124,8 +124,14 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             """After the fork (the child loads its code meanwhile): cgroups, state, limits."""
             nonlocal cgroups
             cgroups = planned
+            # the state names the cgroups before they exist: killed between the two, this
+            # create still leaves delete --force what it needs to remove them
+            cgroups.plan()
+            state.cgroup_paths = cgroups.to_state()
+            state_dir.write(state)
+            faults.check("planned")
             try:
-                cgroups.create()
+                changed = cgroups.create()
             except CgroupPermissionError:
                 # rootless without a delegated cgroup: like runc, go on without cgroups
                 # unless the config asks for limits that need them
@@ -133,8 +139,10 @@ def create(opts: CreateOptions, proxy_tty: bool = False
                     raise
                 cgroups.destroy()
                 cgroups = CgroupManager({})
-            state.cgroup_paths = cgroups.to_state()
-            state_dir.write(state)
+                changed = True
+            if changed:
+                state.cgroup_paths = cgroups.to_state()
+                state_dir.write(state)
             faults.check("cgroups")
             resources = linux.get("resources")
             if resources:

@@ -2,9 +2,10 @@
 
 PYRUNC_TEST_FAULT=<point> makes that phase of create fail as a real error would;
 PYRUNC_TEST_PAUSE=<point> makes the process stop there (sleep) so a test can SIGKILL it.
-Points, in order: claimed, cgroups, spawned, placement, bootstrap, init, mounts, ready,
-recorded; and `tenant` in exec, the moment before the exec'd process leaves the runtime's
-interpreter. Unset in production, where each check is one dict lookup.
+Points, in order: claimed, planned (state written, cgroups not yet made), cgroups, spawned,
+placement, bootstrap, init, mounts, ready, recorded; and `tenant` in exec, the moment before
+the exec'd process leaves the runtime's interpreter. Unset in production, where each check
+is one dict lookup.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from ociruntime.errors import RuntimeFailure
 
 FAULT_ENV = "PYRUNC_TEST_FAULT"
 PAUSE_ENV = "PYRUNC_TEST_PAUSE"
-POINTS = ("claimed", "cgroups", "spawned", "placement", "bootstrap", "init", "mounts", "ready",
-          "recorded", "tenant")
+POINTS = ("claimed", "planned", "cgroups", "spawned", "placement", "bootstrap", "init", "mounts",
+          "ready", "recorded", "tenant")
 
 
 def check(point: str) -> None:

@@ -83,8 +83,22 @@ class CgroupManager:
         out[CREATED_KEY] = "\n".join(self.created)
         return out
 
-    def create(self) -> None:
-        """mkdir -p every hierarchy's directory, remembering which ones we made."""
+    def plan(self) -> None:
+        """Record the directories create() is about to make, before it makes any: create
+        writes them into the state first, so a `pyrunc create` killed between the mkdirs and
+        its state write still leaves delete --force a record of what to remove."""
+        for path in self.paths.values():
+            for d in _missing_dirs(path):
+                if d not in self.created:
+                    self.created.append(d)
+            parent = os.path.dirname(path)
+            if self.shared_parent and parent not in self.created:
+                self.created.insert(0, parent)
+
+    def create(self) -> bool:
+        """mkdir -p every hierarchy's directory, remembering which ones we made. True when
+        that record differs from plan()'s (another process made a planned directory first)."""
+        before = list(self.created)
         for key, path in self.paths.items():
             self._mkdir_all(path)
             if "cpuset" in key.split(","):
@@ -94,21 +108,28 @@ class CgroupManager:
             parent = os.path.dirname(path)
             if self.shared_parent and parent not in self.created:
                 self.created.insert(0, parent)
+        return self.created != before
 
     def _mkdir_all(self, path: str) -> None:
-        missing: list[str] = []
-        probe = path
-        while not os.path.isdir(probe):
-            missing.append(probe)
-            probe = os.path.dirname(probe)
+        missing = _missing_dirs(path)
+        made: set[str] = set()
+        shared = {os.path.dirname(p) for p in self.paths.values()} if self.shared_parent else set()
+        for d in [d for d in self.created if d not in missing and d not in shared
+                  and (path == d or path.startswith(d + "/"))]:
+            self.created.remove(d)  # planned, but another process has made it since
         for attempt in range(5):
+            if attempt:
+                missing = _missing_dirs(path)
             try:
-                for d in reversed(missing):
+                for d in missing:
                     try:
                         os.mkdir(d, 0o755)
-                        self.created.append(d)
+                        made.add(d)
+                        if d not in self.created:
+                            self.created.append(d)
                     except FileExistsError:
-                        pass
+                        if d in self.created and d not in made and d not in shared:
+                            self.created.remove(d)  # planned, but another process made it
                 return
             except FileNotFoundError:
                 # a concurrent destroy removed a shared parent between our mkdirs: retry
@@ -256,6 +277,16 @@ class CgroupManager:
                         continue
                     raise RuntimeFailure(f"rmdir {d}: {os.strerror(e.errno)}") from None
         self.created = []
+
+
+def _missing_dirs(path: str) -> list[str]:
+    """`path` and its ancestors that do not exist yet, outermost first."""
+    missing: list[str] = []
+    probe = path
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        probe = os.path.dirname(probe)
+    return missing[::-1]
 
 
 def _read(path: str) -> str | None:

@@ -110,8 +110,8 @@ def test_unknown_flag_and_command(pyrunc):
         assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("point", ["claimed", "cgroups", "spawned", "placement", "bootstrap",
-                                   "init", "mounts", "ready", "recorded"])
+@pytest.mark.parametrize("point", ["claimed", "planned", "cgroups", "spawned", "placement",
+                                   "bootstrap", "init", "mounts", "ready", "recorded"])
 def test_injected_failure_at_every_phase_leaves_nothing(pyrunc, make_bundle, cid, point):
     proc = pyrunc.run("create", "-b", str(make_bundle(["sleep", "10"])), cid,
                       env={"PYRUNC_TEST_FAULT": point})

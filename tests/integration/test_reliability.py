@@ -14,8 +14,8 @@ import pytest
 
 pytestmark = pytest.mark.privileged
 
-PHASES = ["claimed", "cgroups", "spawned", "placement", "bootstrap", "init", "mounts", "ready",
-          "recorded"]
+PHASES = ["claimed", "planned", "cgroups", "spawned", "placement", "bootstrap", "init", "mounts",
+          "ready", "recorded"]
 
 
 @pytest.mark.parametrize("point", PHASES)
