@@ -75,8 +75,10 @@ class Podman:
     def __call__(self, *args: str, timeout: float = 60, check: bool = False,
                  input: str | None = None) -> subprocess.CompletedProcess[str]:
         cmd = self.argv(*args)
+        # cwd: conmon leaves a file named `oom` in its working directory after an OOM kill
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=self.env,
-                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
+                              input=input, stdin=None if input is not None else subprocess.DEVNULL,
+                              cwd=self.base)
         if check and proc.returncode != 0:
             raise AssertionError(f"{cmd}: {proc.returncode}: {proc.stderr}")
         return proc
