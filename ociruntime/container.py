@@ -248,21 +248,26 @@ def _kill_cgroup(cgroups: CgroupManager, timeout: float = 5.0) -> None:
         time.sleep(0.001)
 
 
-def load(root: str, container_id: str) -> tuple[StateDir, ContainerState, str]:
-    """The container's state dir, recorded state and live status; 'does not exist' if none."""
+def recorded(root: str, container_id: str) -> tuple[StateDir, ContainerState]:
+    """The container's state dir and recorded state; 'does not exist' if none."""
     state_dir = StateDir(root, container_id)
     if not state_dir.exists():
         raise ContainerNotFound(container_id)
-    state = state_dir.load()
+    return state_dir, state_dir.load()
+
+
+def load(root: str, container_id: str) -> tuple[StateDir, ContainerState, str]:
+    """The container's state dir, recorded state and live status; 'does not exist' if none."""
+    state_dir, state = recorded(root, container_id)
     return state_dir, state, derive_status(state_dir, state)
 
 
 def start(root: str, container_id: str) -> None:
     """Release a created container's init (it execs the user process)."""
-    state_dir, state, status = load(root, container_id)
+    state_dir, state = recorded(root, container_id)
     state_dir.lock()
     try:
-        status = derive_status(state_dir, state)
+        status = derive_status(state_dir, state)  # under the lock only: it decides
         if status == "stopped":
             raise RuntimeFailure("cannot start a container that has stopped")
         if status != "created":
@@ -674,7 +679,7 @@ def resume(root: str, container_id: str) -> None:
 
 def pids(root: str, container_id: str) -> list[int]:
     """Host pids of every process in the container's cgroup."""
-    _, state, _ = load(root, container_id)
+    _, state = recorded(root, container_id)
     return _cgroups_of(state).pids()
 
 

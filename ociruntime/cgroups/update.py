@@ -163,12 +163,12 @@ def update_container(root: str, container_id: str, update: dict[str, Any]) -> No
     from ociruntime import log
     from ociruntime.cgroups.manager import CgroupManager
     from ociruntime.cgroups.resources import apply_resources
-    from ociruntime.container import load
+    from ociruntime.container import recorded
     from ociruntime.state import derive_status
 
     _check_shape(update)
     _drop_kernel_memory(update)
-    state_dir, _, _ = load(root, container_id)
+    state_dir, _ = recorded(root, container_id)
     state_dir.lock()
     try:
         state = state_dir.load()  # as it is now that we hold the lock
