@@ -531,9 +531,7 @@ class ExecFailure(RuntimeFailure):
 
 
 def _exec_process_spec(opts: ExecOptions, state: ContainerState) -> dict[str, Any]:
-    import copy
-
-    from ociruntime.jsonio import loads
+    from ociruntime.jsonio import clone, loads
 
     if opts.process_file:
         try:
@@ -548,12 +546,12 @@ def _exec_process_spec(opts: ExecOptions, state: ContainerState) -> dict[str, An
         # this an exec'd process would keep the runtime's full capabilities and bounding set
         base = state.config.get("process") or {}
         if "capabilities" not in process and "capabilities" in base:
-            process["capabilities"] = copy.deepcopy(base["capabilities"])
+            process["capabilities"] = clone(base["capabilities"])
         for key in ("apparmorProfile", "selinuxLabel"):  # rlimits: the runtime's (runc's)
             if not process.get(key) and base.get(key):
-                process[key] = copy.deepcopy(base[key])
+                process[key] = clone(base[key])
         return process
-    process = copy.deepcopy(state.config.get("process") or {})
+    process = clone(state.config.get("process") or {})
     if not opts.args:
         raise ExecFailure("exec needs a command (or --process FILE)")
     process["args"] = list(opts.args)
