@@ -96,9 +96,11 @@ class CgroupManager:
                 self.created.insert(0, parent)
 
     def create(self) -> bool:
-        """mkdir -p every hierarchy's directory, remembering which ones we made. True when
-        that record differs from plan()'s (another process made a planned directory first)."""
-        before = list(self.created)
+        """mkdir -p every hierarchy's directory, remembering which ones we made (also when a
+        mkdir fails: destroy then removes just those). True when that record differs from
+        plan()'s (another process made a planned directory first)."""
+        planned = list(self.created)
+        self.created = []
         for key, path in self.paths.items():
             self._mkdir_all(path)
             if "cpuset" in key.split(","):
@@ -108,28 +110,18 @@ class CgroupManager:
             parent = os.path.dirname(path)
             if self.shared_parent and parent not in self.created:
                 self.created.insert(0, parent)
-        return self.created != before
+        return sorted(self.created) != sorted(planned)
 
     def _mkdir_all(self, path: str) -> None:
-        missing = _missing_dirs(path)
-        made: set[str] = set()
-        shared = {os.path.dirname(p) for p in self.paths.values()} if self.shared_parent else set()
-        for d in [d for d in self.created if d not in missing and d not in shared
-                  and (path == d or path.startswith(d + "/"))]:
-            self.created.remove(d)  # planned, but another process has made it since
         for attempt in range(5):
-            if attempt:
-                missing = _missing_dirs(path)
+            missing = _missing_dirs(path)
             try:
                 for d in missing:
                     try:
                         os.mkdir(d, 0o755)
-                        made.add(d)
-                        if d not in self.created:
-                            self.created.append(d)
+                        self.created.append(d)
                     except FileExistsError:
-                        if d in self.created and d not in made and d not in shared:
-                            self.created.remove(d)  # planned, but another process made it
+                        pass
                 return
             except FileNotFoundError:
                 # a concurrent destroy removed a shared parent between our mkdirs: retry
@@ -270,8 +262,9 @@ class CgroupManager:
                     break
                 except OSError as e:
                     ours = d in self.paths.values()
-                    if not ours and e.errno in (errno.EBUSY, errno.ENOTEMPTY, errno.EEXIST):
-                        break  # a shared parent still used by another container
+                    if not ours and e.errno in (errno.EBUSY, errno.ENOTEMPTY, errno.EEXIST,
+                                                errno.EACCES, errno.EPERM):
+                        break  # a shared parent still in use, or not ours to remove (rootless)
                     if e.errno == errno.EBUSY and time.monotonic() < deadline:
                         time.sleep(0.005)
                         continue

@@ -206,6 +206,24 @@ def test_rootless_multiple_ranges_through_newuidmap(user, rt, tmp_path):
     assert os.stat(work / "rootfs" / "tmp" / "by1000").st_uid == user.subuid + 999
 
 
+def test_rootless_beside_a_root_container(user, pyrunc, make_bundle, cid, tmp_path):
+    """A root container keeps pyrunc's shared /pyrunc cgroup parents; a rootless create
+    records them in its plan, cannot use them, and must neither fail on removing them nor
+    touch the root container's cgroups."""
+    pyrunc.run("run", "-d", "-b", str(make_bundle(["sleep", "30"])), cid, check=True)
+    cgroups = pyrunc.state(cid)  # its cgroup dirs live under /pyrunc in every hierarchy
+    work = _workdir(tmp_path, user)
+    made = user.run(f"{_runtime_cmd('pyrunc', work)} spec --rootless", work)
+    assert made.returncode == 0, made.stderr
+    config = json.loads((work / "config.json").read_text())
+    config["process"]["terminal"] = False
+    config["process"]["args"] = ["id", "-u"]
+    proc = _run(user, "pyrunc", work, config)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0"
+    assert pyrunc.state(cid)["status"] == "running", cgroups
+
+
 def test_rootless_additional_gids_with_newgidmap(user, tmp_path):
     """With newgidmap setgroups stays allowed, so pyrunc sets additionalGids (and drops the
     host user's own groups). runc 1.1.5 refuses any additionalGids when rootless."""
