@@ -8,27 +8,25 @@ the ctypes path keeps a source checkout that was never built working, at that co
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
-# syscall numbers of the calls Python's os module lacks (x86_64; aarch64 uses the generic table)
+# syscall numbers of the calls Python's os module lacks: name -> (x86_64, aarch64)
 _NUMBERS = {
-    "x86_64": {
-        "mount": 165, "umount2": 166, "unshare": 272, "setns": 308, "prctl": 157,
-        "setdomainname": 171, "pivot_root": 155, "personality": 135, "sched_setattr": 314,
-        "ioprio_set": 251, "set_mempolicy": 238, "capset": 126, "keyctl": 250, "bpf": 321,
-        "seccomp": 317, "open_tree": 428, "move_mount": 429, "close_range": 436,
-        "openat2": 437, "mount_setattr": 442, "renameat2": 316,
-    },
-    "aarch64": {
-        "mount": 40, "umount2": 39, "unshare": 97, "setns": 268, "prctl": 167,
-        "setdomainname": 162, "pivot_root": 41, "personality": 92, "sched_setattr": 274,
-        "ioprio_set": 30, "set_mempolicy": 237, "capset": 91, "keyctl": 219, "bpf": 280,
-        "seccomp": 277, "open_tree": 428, "move_mount": 429, "close_range": 436,
-        "openat2": 437, "mount_setattr": 442, "renameat2": 276,
-    },
+    "mount": (165, 40), "umount2": (166, 39), "unshare": (272, 97), "setns": (308, 268),
+    "prctl": (157, 167), "setdomainname": (171, 162), "pivot_root": (155, 41),
+    "personality": (135, 92), "sched_setattr": (314, 274), "ioprio_set": (251, 30),
+    "set_mempolicy": (238, 237), "capset": (126, 91), "keyctl": (250, 219), "bpf": (321, 280),
+    "seccomp": (317, 277), "open_tree": (428, 428), "move_mount": (429, 429),
+    "close_range": (436, 436), "openat2": (437, 437), "mount_setattr": (442, 442),
+    "renameat2": (316, 276),
 }
-NR: dict[str, int] = _NUMBERS.get(os.uname().machine, _NUMBERS["x86_64"])
+MACHINE = os.uname().machine
+_COLUMN = {"x86_64": 0, "aarch64": 1}.get(MACHINE)
+# another architecture gets no numbers (ENOSYS from call), never a wrong table's
+NR: dict[str, int] = {} if _COLUMN is None else {
+    name: numbers[_COLUMN] for name, numbers in _NUMBERS.items()}
 
 try:
     from ociruntime.linux._kernel import address, syscall
@@ -40,7 +38,12 @@ BACKEND = "c" if syscall.__module__ == "ociruntime.linux._kernel" else "ctypes"
 
 def call(name: str, *args: int | bytes | bytearray | None) -> int:
     """The system call `name`; its result, or OSError(errno)."""
-    return syscall(NR[name], *args)
+    try:
+        number = NR[name]
+    except KeyError:
+        raise OSError(errno.ENOSYS, f"{name}: no system call number known for {MACHINE}"
+                      ) from None
+    return syscall(number, *args)
 
 
 def words(*values: int, size: int = 8) -> bytes:

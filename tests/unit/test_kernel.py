@@ -132,3 +132,12 @@ def test_words_are_native_endian():
     assert kernel.words(1, size=4) == (1).to_bytes(4, sys.byteorder)
     assert kernel.words(-1, size=4) == b"\xff" * 4
     assert len(kernel.words(1, 2, 3)) == 24
+
+
+def test_a_call_without_a_number_is_enosys_not_a_wrong_syscall(monkeypatch):
+    """An architecture without a table (or a name missing from it) gets ENOSYS."""
+    monkeypatch.setattr(kernel, "NR", {})
+    with pytest.raises(OSError) as raised:
+        kernel.call("prctl", 3)
+    assert raised.value.errno == errno.ENOSYS
+    assert "prctl" in str(raised.value)
