@@ -91,9 +91,7 @@ class CgroupManager:
             for d in _missing_dirs(path):
                 if d not in self.created:
                     self.created.append(d)
-            parent = os.path.dirname(path)
-            if self.shared_parent and parent not in self.created:
-                self.created.insert(0, parent)
+            self._record_shared_parent(path)
 
     def create(self) -> bool:
         """mkdir -p every hierarchy's directory, remembering which ones we made (also when a
@@ -107,10 +105,14 @@ class CgroupManager:
                 _inherit_cpuset(path)
             if key == "":
                 delegate_controllers(path)
-            parent = os.path.dirname(path)
-            if self.shared_parent and parent not in self.created:
-                self.created.insert(0, parent)
+            self._record_shared_parent(path)
         return sorted(self.created) != sorted(planned)
+
+    def _record_shared_parent(self, path: str) -> None:
+        """The default /pyrunc parent counts as ours whoever made it (removed once empty)."""
+        parent = os.path.dirname(path)
+        if self.shared_parent and parent not in self.created:
+            self.created.insert(0, parent)
 
     def _mkdir_all(self, path: str) -> None:
         for attempt in range(5):
