@@ -78,8 +78,6 @@ def create(opts: CreateOptions, proxy_tty: bool = False
     pty master and returns it as the third element.
     """
     from ociruntime.cgroups import warmup
-
-    warmup.start()
     from ociruntime.config.loader import load_bundle
     from ociruntime.process.parent import spawn
 

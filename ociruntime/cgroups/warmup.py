@@ -1,11 +1,14 @@
-"""Hide the kernel's cgroup-migration wait behind our own start-up work.
+"""Hide the kernel's cgroup-migration wait behind our own start-up work, where it is paid.
 
-The first write to a cgroup.procs file after an idle spell waits for an RCU grace period
-(8-24 ms measured here) before the migration lock is taken; writes shortly after are fast.
-Moving ourselves into the cgroup we are already in costs nothing else, so create and run start
-a thread that does it before their heavy imports; the wait then overlaps the imports and the
-config validation. (Repeating the write to keep the lock warm measured slower: every write
-takes the global lock that fork needs.)
+The first write of a pid to a cgroup.procs file after an idle spell waits for an RCU grace
+period (5-24 ms measured here) before the migration lock is taken; writes shortly after are
+fast. Most creates pay nothing: the container side enters its cgroups without that lock
+(cgroups/join.py). A bootstrap that cannot (a user namespace, a joined mount or cgroup
+namespace: process/parent.py) is moved by pid, and for that create this thread moves us into
+the cgroup we are already in first, so the wait overlaps the rest of create's preparation.
+It must not run otherwise: while it waits it holds the cgroup mutex that every cgroup mkdir
+and `tasks` write needs. (Repeating the write to keep the lock warm measured slower: every
+write takes the global lock that fork needs.)
 """
 
 from __future__ import annotations
@@ -65,32 +68,8 @@ class Warmup:
 _current: Warmup | None = None
 
 
-# commands that move a process into a cgroup, and the global flags that take a value
-MIGRATING = frozenset({"create", "run", "exec"})
-VALUED_GLOBAL_FLAGS = frozenset({"--root", "--log", "--log-format", "--rootless", "--criu"})
-
-
-def command_word(argv: list[str]) -> str | None:
-    """The command of a pyrunc command line (global flags and their values skipped), read
-    without the CLI parser; a spelling it does not know just yields no early warm-up."""
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if not arg.startswith("-"):
-            return arg
-        i += 2 if arg in VALUED_GLOBAL_FLAGS else 1
-    return None
-
-
-def start_for(argv: list[str]) -> None:
-    """Called by the launcher before the CLI loads: the earlier the wait starts, the more of
-    it the imports hide (exec's bootstrap waited ~5 ms for it when it began after them)."""
-    if command_word(argv) in MIGRATING:
-        start()
-
-
 def start() -> None:
-    """Start warming (once per process; create and run call it first thing)."""
+    """Start warming (once per process)."""
     global _current
     if _current is None:
         _current = Warmup()

@@ -50,9 +50,6 @@ def _create_options(args: Args) -> CreateOptions:
 
 
 def cmd_create(args: Args) -> int:
-    from ociruntime.cgroups import warmup
-
-    warmup.start()
     from ociruntime import container
 
     container.create(_create_options(args))
@@ -60,9 +57,6 @@ def cmd_create(args: Args) -> int:
 
 
 def cmd_run(args: Args) -> int:
-    from ociruntime.cgroups import warmup
-
-    warmup.start()
     from ociruntime import container
 
     return container.run(_create_options(args), detach=args.detach)
@@ -126,9 +120,6 @@ def cmd_list(args: Args) -> int:
 
 
 def cmd_exec(args: Args) -> int:
-    from ociruntime.cgroups import warmup
-
-    warmup.start()
     from ociruntime import container
 
     opts = container.ExecOptions(

@@ -27,7 +27,6 @@ SECCOMP_FD = "seccomp-fd"
 READY = "ready"
 ERROR = "error"
 # parent -> container side
-PLACED = "placed"
 PREPARED = "prepared"
 IDMAP_DONE = "idmap-done"
 GO = "go"

@@ -35,6 +35,7 @@ class InitContext:
     new_keyring: bool = True
     console: _socket.socket | None = None
     env: list[str] = []
+    enters_cgroups: bool = False  # the bootstrap enters them itself (parent.py)
 
     @property
     def process(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import _socket
 import os
 
 from ociruntime import faults
+from ociruntime.cgroups.join import fork_into, join_v1_self
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure, describe_error
 from ociruntime.hooks import run_hooks, state_for_hooks
@@ -88,8 +89,12 @@ def _bootstrap(ctx: InitContext, chan: Channel) -> None:
         os.close(fd)
     # the parent has made the cgroups (their final paths come along), recorded the state and
     # applied the resources: from now on there is an init it must know of to clean up
-    ctx.plan.cgroup_paths = chan.expect(ch.PREPARED)["cgroups"]
-    pid = os.fork()
+    paths = ctx.plan.cgroup_paths = chan.expect(ch.PREPARED)["cgroups"]
+    if ctx.enters_cgroups:
+        join_v1_self(paths)
+        pid = fork_into(paths)
+    else:
+        pid = os.fork()  # the parent has moved us (parent.py)
     if pid:
         chan.send(ch.INIT_PID, pid=pid)
         os._exit(0)

@@ -6,12 +6,12 @@ Protocol (container side -> parent, each step answered before the next):
     fork ------------------------> (bootstrap) load the container-side code
     create the cgroups, record      join/unshare user ns
     the state, apply resources
-    (not pids), move the bootstrap
-    into the cgroups
+    (not pids) [, move the
+    bootstrap into the cgroups]
     <------------------------------ ASK_IDMAP        (only with a new user namespace)
     write uid_map, gid_map
     IDMAP_DONE ------------------> unshare the other namespaces (not cgroup)
-    PREPARED cgroup paths -------> fork init (born in the container's cgroups)
+    PREPARED cgroup paths -------> [enter the v1 cgroups], fork init (born in the cgroups)
     <------------------------------ INIT_PID pid      (bootstrap exits)
     pids limit, prlimit,            (init) mounts the rootfs meanwhile
     oom_score_adj
@@ -28,14 +28,17 @@ only after PREPARED, which carries the cgroup paths (a rootless create without a
 cgroup ends up with none): until then the bootstrap, whose pid the parent knows, is the only
 process to kill if preparing fails, and the init joins cgroups whose rules are final.
 
-The bootstrap, not the init, is moved into the cgroups (as runc moves its first child): the
-init is born there, so no process of the container is ever outside them, and the one
-migration per create comes soon after the warm-up's (cgroups/warmup.py). The kernel lets a
-migration that follows a recent one skip the RCU grace period the first one waited for;
-placing the init at INIT_PID came late enough to miss that and wait a whole grace period
-again (10-18 ms in 3 of 5 creates measured here). The pids limit is set at INIT_PID, once the
-bootstrap is gone (a limit of 1 must still let it fork the init). Only a cgroup mount in a new
-cgroup namespace makes the init wait for GO before mounting.
+The init is born in the cgroups, so no process of the container is ever outside them, and
+nothing is migrated by pid: that would take the kernel's global migration lock, whose first
+taking after an idle spell waits for an RCU grace period (5-15 ms here, about half of a
+`run`; cgroups/join.py). The bootstrap enters the v1 hierarchies itself (a write of 0 to
+their `tasks` files skips that lock) and forks the init straight into the v2 cgroup (clone3
+CLONE_INTO_CGROUP). It can do so when it still has the runtime's credentials and view of
+/sys/fs/cgroup: no user namespace, no joined mount or cgroup namespace. Otherwise the parent
+moves the bootstrap by pid once the cgroups exist, and the warm-up (cgroups/warmup.py) has
+started the wait early. The pids limit is set at INIT_PID, once the bootstrap is gone (a
+limit of 1 must still let it fork the init). Only a cgroup mount in a new cgroup namespace
+makes the init wait for GO before mounting.
 
 Any ERROR message, or EOF, aborts create; the parent then kills what it started, removes the
 cgroups and the state directory.
@@ -275,7 +278,12 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
     ctx = InitContext(config=config, plan=plan, new_namespaces=new, join_fds=join_fds,
                       start_fd=start_fd, preserve_fds=preserve_fds, console=console,
                       container_id=container_id, new_keyring=new_keyring, bundle=bundle,
-                      seccomp=seccomp, runtime_pid=os.getpid())
+                      seccomp=seccomp, runtime_pid=os.getpid(),
+                      enters_cgroups=bootstrap_enters_cgroups(new, join))
+    if not ctx.enters_cgroups:
+        from ociruntime.cgroups import warmup
+
+        warmup.start()  # the parent will move the bootstrap by pid: start the wait now
     shared_mountns = "mount" not in new and "mount" not in join
     if shared_mountns:
         from ociruntime.linux import host_mounts
@@ -288,7 +296,8 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
     try:
         if prepare is not None:
             cgroups = prepare()
-        _place_bootstrap(cgroups, bootstrap_pid, parent_chan)
+        if not ctx.enters_cgroups:
+            _place_bootstrap(cgroups, bootstrap_pid, parent_chan)
         faults.check("spawned")
         _serve(parent_chan, spawned, config, cgroups, linux, ctx)
         if shared_mountns:
@@ -303,11 +312,17 @@ def spawn(config: dict[str, Any], bundle: str, rootfs: str, start_fd: int,
         parent_chan.close()
 
 
+def bootstrap_enters_cgroups(new: list[str], join: dict[str, str]) -> bool:
+    """Whether the bootstrap can enter the cgroups itself when PREPARED comes: it still has
+    the runtime's credentials (no user namespace) and /sys/fs/cgroup (no joined mount or
+    cgroup namespace) by then."""
+    return "user" not in new and not {"user", "mount", "cgroup"} & set(join)
+
+
 def _place_bootstrap(cgroups: CgroupManager, pid: int, chan: Channel) -> None:
-    """Move the bootstrap into the container's cgroups: the init it forks is born there, so
-    no process of the container is ever outside them, and the one migration happens early,
-    close to the warm-up's (a later one may have to wait a whole RCU grace period again).
-    A bootstrap that already failed explains that better than the failed write does."""
+    """Move the bootstrap into the container's cgroups by pid (one that cannot enter them
+    itself): the init it forks is born there. A bootstrap that already failed explains that
+    better than the failed write does."""
     try:
         cgroups.add(pid)
     except RuntimeFailure:
@@ -325,17 +340,25 @@ def _container_side(ctx: InitContext, chan: Channel) -> NoReturn:
 
 
 def fork_container_side(child: Callable[[Channel], NoReturn], parent_fds: list[int],
-                        console: _socket.socket | None) -> tuple[Channel, int]:
+                        console: _socket.socket | None,
+                        cgroups: dict[str, str] | None = None) -> tuple[Channel, int]:
     """Fork the container side with its end of a fresh channel; in the parent, close what
     only the child needs (`parent_fds`, the console socket) and return our end and the pid.
+    With `cgroups` (exec: they exist already) the child is in their v2 directory from birth
+    (cgroups/join.py; we must have one thread then).
 
     We become a child subreaper first, so the init is still ours to reap if the bootstrap
-    between us exits. The warm-up thread may still be waiting in the kernel: the child gets
+    between us exits. A warm-up thread may still be waiting in the kernel: the child gets
     none of it but a close-on-exec fd, and our own placement write then shares its wait.
     """
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    pid = os.fork()
+    if cgroups:
+        from ociruntime.cgroups.join import fork_into
+
+        pid = fork_into(cgroups)
+    else:
+        pid = os.fork()
     if pid == 0:
         try:
             parent_chan.close()

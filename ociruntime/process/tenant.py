@@ -1,11 +1,11 @@
 """`exec`: start another process inside a running container.
 
-The runtime forks a bootstrap that is first added to the container's cgroups, made
-non-dumpable (so the container cannot reach the host interpreter through /proc/PID/exe), then
-joins the container's namespaces (user first) and forks the tenant, which is inside the
-container's PID namespace. The tenant sets up its terminal, identity and limits and execs.
-Its channel end is close-on-exec: EOF tells the parent the exec succeeded; an error message
-tells it why not.
+The runtime forks a bootstrap that is born in the container's v2 cgroup and enters the v1
+ones itself (cgroups/join.py: no migration wait), is made non-dumpable (so the container
+cannot reach the host interpreter through /proc/PID/exe), then joins the container's
+namespaces (user first) and forks the tenant, which is inside the container's PID namespace.
+The tenant sets up its terminal, identity and limits and execs. Its channel end is
+close-on-exec: EOF tells the parent the exec succeeded; an error message tells it why not.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import errno
 import os
 
 from ociruntime import faults
+from ociruntime.cgroups.join import join_v1_self
 from ociruntime.cgroups.manager import CgroupManager
 from ociruntime.config.known import JOIN_ORDER, NAMESPACES
 from ociruntime.errors import RuntimeFailure, describe_error
@@ -40,6 +41,7 @@ class TenantContext:
     console: _socket.socket | None
     seccomp: Any = None
     root_fd: int = -1  # the init's root, when the container shares our mount namespace
+    cgroups: dict[str, str] = {}  # the container's, by hierarchy ("" is v2)
 
 
 def _namespace_fds(init_pid: int, config: dict[str, Any]) -> dict[str, int]:
@@ -95,14 +97,12 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
         seccomp = build_filter(seccomp_config)
     ns_fds = _namespace_fds(init_pid, config)
     root_fd = _shared_mountns_root(init_pid, config, ns_fds)
-    ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp, root_fd)
+    ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp, root_fd, cgroups.paths)
     parent_chan, bootstrap_pid = fork_container_side(
         lambda chan: _run_tenant_side(ctx, chan),
-        [*ns_fds.values(), *([root_fd] if root_fd >= 0 else [])], console)
+        [*ns_fds.values(), *([root_fd] if root_fd >= 0 else [])], console, cgroups.paths)
     spawned = Spawned(bootstrap_pid)
     try:
-        cgroups.add(bootstrap_pid)
-        parent_chan.send(ch.PLACED)
         msg = parent_chan.expect(ch.INIT_PID, 60)
         spawned.init_pid = int(msg["pid"])
         os.waitpid(bootstrap_pid, 0)
@@ -137,12 +137,13 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
 
 def _run_tenant_side(ctx: TenantContext, chan: Channel) -> NoReturn:
     try:
-        # Load the tenant's code while the parent places us in the cgroups (often a wait in
-        # the kernel), and before joining the mount namespace hides the host's files.
+        # Load the tenant's code before joining the mount namespace hides the host's files;
+        # born in the v2 cgroup, enter the v1 ones while we still have the host's view and
+        # credentials (cgroups/join.py), so the process forked below is born in all of them.
         from ociruntime.linux import process_attrs  # noqa: F401
         from ociruntime.process import user_process  # noqa: F401
 
-        chan.expect(ch.PLACED)
+        join_v1_self(ctx.cgroups)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         if ctx.root_fd >= 0:
             os.fchdir(ctx.root_fd)

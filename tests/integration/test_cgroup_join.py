@@ -1,0 +1,169 @@
+"""How the container side gets into its cgroups (ociruntime/cgroups/join.py): born in the v2
+cgroup (clone3 CLONE_INTO_CGROUP, or a migration where the kernel refuses that), entering the
+v1 ones by writing 0 to `tasks`; and, for whole containers, that the init and an exec'd
+process are in every hierarchy whichever way create placed them (itself, or by pid with a
+user namespace). Real cgroups, checked in /proc/<pid>/cgroup."""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+
+import pytest
+
+from ociruntime.cgroups import join
+from ociruntime.cgroups.layout import discover
+
+pytestmark = pytest.mark.privileged
+
+HIERARCHIES = discover()
+V1 = [h for h in HIERARCHIES if h.version == 1]
+V2 = [h for h in HIERARCHIES if h.version == 2]
+
+
+def cgroup_lines(text: str) -> dict[str, str]:
+    """/proc/PID/cgroup as {hierarchy key ("" for v2, "cpu,cpuacct", "name=systemd"): path}."""
+    lines = {}
+    for line in text.splitlines():
+        _, key, path = line.split(":", 2)
+        lines[key] = path
+    return lines
+
+
+@pytest.fixture
+def cgroups():
+    """A fresh cgroup in every hierarchy of this host, as CgroupManager paths; removed after."""
+    name = f"pyrunc-join-{uuid.uuid4().hex[:8]}"
+    paths = {("" if h.version == 2 else h.key): os.path.join(h.mountpoint, name)
+             for h in HIERARCHIES}
+    for key, path in paths.items():
+        os.mkdir(path)
+        if "cpuset" in key.split(","):
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                with open(os.path.join(os.path.dirname(path), f)) as src:
+                    value = src.read().strip()
+                with open(os.path.join(path, f), "w") as dst:
+                    dst.write(value)
+    yield name, paths
+    for path in paths.values():
+        os.rmdir(path)
+
+
+def in_single_threaded_child(fn) -> str:
+    """Run `fn` in a forked child (fork_into wants a one-thread caller); its result as text."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            os.write(write_end, str(fn()).encode())
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001 - reported to the test
+            os.write(write_end, f"error {type(e).__name__}: {e}".encode())
+            os._exit(1)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
+
+
+def born_child_cgroup(paths: dict[str, str]) -> str:
+    """fork_into(paths); the child's /proc/PID/cgroup as soon as fork_into returned its pid
+    (the child waits on a pipe meanwhile)."""
+    read_end, write_end = os.pipe()
+    pid = join.fork_into(paths)
+    if pid == 0:
+        os.close(write_end)
+        os.read(read_end, 1)
+        os._exit(0)
+    os.close(read_end)
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return f.read()
+    finally:
+        os.close(write_end)
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not V2, reason="no cgroup v2 hierarchy on this host")
+@pytest.mark.parametrize("clone3", [True, False], ids=["clone3", "migration"])
+def test_fork_into_puts_the_child_in_the_v2_cgroup(cgroups, monkeypatch, clone3):
+    name, paths = cgroups
+    if not clone3:  # as with an extension that is not built: os.fork, then a migration
+        monkeypatch.setattr(join, "fork_into_cgroup", None)
+    seen = cgroup_lines(in_single_threaded_child(lambda: born_child_cgroup(paths)))
+    assert seen[""] == f"/{name}"
+    # only v2 here: the v1 hierarchies are entered separately (join_v1_self)
+    assert all(not path.endswith(name) for key, path in seen.items() if key)
+
+
+@pytest.mark.skipif(not V2, reason="no cgroup v2 hierarchy on this host")
+def test_fork_into_cgroup_refused_makes_no_child(tmp_path):
+    from ociruntime.linux import _kernel
+
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        def attempt() -> str:
+            try:
+                _kernel.fork_into_cgroup(fd)  # not a cgroup2 directory
+            except OSError as e:
+                try:
+                    os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return f"refused {errno.errorcode[e.errno]}, no child"
+                return "refused, but a child exists"
+            return "not refused"
+        assert in_single_threaded_child(attempt) == "refused EBADF, no child"
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.skipif(not V1, reason="no cgroup v1 hierarchy on this host (pure cgroup v2)")
+def test_join_v1_self_enters_every_v1_hierarchy(cgroups):
+    name, paths = cgroups
+
+    def enter() -> str:
+        join.join_v1_self(paths)
+        with open("/proc/self/cgroup") as f:
+            return f.read()
+    seen = cgroup_lines(in_single_threaded_child(enter))
+    for h in V1:
+        assert seen[h.key] == f"/{name}", h.key
+    if V2:
+        assert seen[""] != f"/{name}"  # v2 is fork_into's
+
+
+def test_join_v1_self_names_the_file_it_could_not_write(tmp_path):
+    with pytest.raises(Exception, match=f"write 0 to {tmp_path}/gone/tasks"):
+        join.join_v1_self({"pids": str(tmp_path / "gone")})
+
+
+@pytest.mark.parametrize("userns", [False, True], ids=["itself", "moved-by-pid"])
+def test_init_and_exec_are_in_every_hierarchy(runtime, make_bundle, cid, userns):
+    def config(c):
+        if userns:
+            c["linux"]["namespaces"].append({"type": "user"})
+            c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    bundle = make_bundle(["sleep", "60"], config)
+    path = bundle
+    while userns and str(path) != "/":  # the mapped root must be able to reach the rootfs
+        os.chmod(path, os.stat(path).st_mode | 0o011)
+        path = path.parent
+    runtime.run("create", "-b", str(bundle), cid, check=True)
+    try:
+        init = int(runtime.state(cid)["pid"])
+        with open(f"/proc/{init}/cgroup") as f:
+            init_lines = cgroup_lines(f.read())
+        exec_lines = cgroup_lines(runtime.run("exec", cid, "cat", "/proc/self/cgroup",
+                                              check=True).stdout)
+    finally:
+        runtime.run("delete", "--force", cid)
+    assert set(init_lines) == {("" if h.version == 2 else h.key) for h in HIERARCHIES}
+    for key, path in init_lines.items():
+        assert path.endswith(f"/{cid}"), (key, path)
+    assert exec_lines == init_lines
