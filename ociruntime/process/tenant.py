@@ -98,6 +98,11 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
     ns_fds = _namespace_fds(init_pid, config)
     root_fd = _shared_mountns_root(init_pid, config, ns_fds)
     ctx = TenantContext(process, ns_fds, preserve_fds, console, seccomp, root_fd, cgroups.paths)
+    # the tenant's code, loaded before the fork: after it, every page an import touches is
+    # copied (and joining the mount namespace would hide the host's files)
+    from ociruntime.linux import process_attrs  # noqa: F401
+    from ociruntime.process import user_process  # noqa: F401
+
     parent_chan, bootstrap_pid = fork_container_side(
         lambda chan: _run_tenant_side(ctx, chan),
         [*ns_fds.values(), *([root_fd] if root_fd >= 0 else [])], console, cgroups.paths)
@@ -137,12 +142,8 @@ def spawn_tenant(init_pid: int, config: dict[str, Any], process: dict[str, Any],
 
 def _run_tenant_side(ctx: TenantContext, chan: Channel) -> NoReturn:
     try:
-        # Load the tenant's code before joining the mount namespace hides the host's files;
         # born in the v2 cgroup, enter the v1 ones while we still have the host's view and
-        # credentials (cgroups/join.py), so the process forked below is born in all of them.
-        from ociruntime.linux import process_attrs  # noqa: F401
-        from ociruntime.process import user_process  # noqa: F401
-
+        # credentials (cgroups/join.py), so the process forked below is born in all of them
         join_v1_self(ctx.cgroups)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         if ctx.root_fd >= 0:
