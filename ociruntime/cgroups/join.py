@@ -15,6 +15,7 @@ forking side writes the child's pid to cgroup.procs instead, and pays the wait.
 from __future__ import annotations
 
 import _signal
+import _thread
 import os
 
 from ociruntime.errors import RuntimeFailure
@@ -47,8 +48,8 @@ def join_v1_self(paths: dict[str, str]) -> None:
 def fork_into(paths: dict[str, str]) -> int:
     """os.fork(), with the child in the cgroup v2 directory of `paths` (if there is one) by the
     time we return its pid: born there, or else moved there by us (it may run meanwhile; both
-    callers hold it until they tell it to go on). The caller must have one thread (see
-    _kernel.c). The child gets 0 and never an exception."""
+    callers hold it until they tell it to go on). Born there only while no other thread runs
+    (see _kernel.c). The child gets 0 and never an exception."""
     v2 = paths.get("")
     if not v2:
         return os.fork()
@@ -57,7 +58,9 @@ def fork_into(paths: dict[str, str]) -> int:
     except OSError as e:
         raise RuntimeFailure(f"open {v2}: {os.strerror(e.errno or 0)}") from None
     try:
-        if fork_into_cgroup is not None:
+        # _count(): threads started from Python and still running (a warm-up, say); with one,
+        # clone3 would leave the child glibc state of a thread it does not have
+        if fork_into_cgroup is not None and _thread._count() == 0:
             try:
                 return fork_into_cgroup(fd)
             except OSError:

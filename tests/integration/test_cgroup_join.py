@@ -167,3 +167,33 @@ def test_init_and_exec_are_in_every_hierarchy(runtime, make_bundle, cid, userns)
     for key, path in init_lines.items():
         assert path.endswith(f"/{cid}"), (key, path)
     assert exec_lines == init_lines
+
+
+@pytest.mark.skipif(not V2, reason="no cgroup v2 hierarchy on this host")
+def test_fork_into_with_another_thread_running_migrates_instead(cgroups, monkeypatch):
+    """clone3 would give the child glibc's record of a thread it lacks: with a thread running
+    fork_into takes os.fork and a migration, and the child still starts in the cgroup."""
+    name, paths = cgroups
+
+    def with_a_thread() -> str:
+        import _thread
+        import threading
+
+        used = []
+        monkeypatch.setattr(join, "fork_into_cgroup", lambda fd: used.append(fd) or 1 / 0)
+        release = threading.Event()
+        started = threading.Event()
+
+        def wait() -> None:
+            started.set()
+            release.wait()
+        _thread.start_new_thread(wait, ())
+        started.wait()
+        try:
+            text = born_child_cgroup(paths)
+        finally:
+            release.set()
+        return "clone3 used" if used else text
+    seen = in_single_threaded_child(with_a_thread)
+    assert seen != "clone3 used"
+    assert cgroup_lines(seen)[""] == f"/{name}"
