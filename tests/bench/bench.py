@@ -63,11 +63,16 @@ def new_id() -> str:
     return "b" + uuid.uuid4().hex[:12]
 
 
+GAP = 0.0  # seconds of idle time before each sample (--gap)
+
+
 def alternate(runtimes: list[Runtime], runs: int, one) -> dict[str, list[float]]:
     samples: dict[str, list[float]] = {rt.name: [] for rt in runtimes}
     for i in range(runs):
         order = runtimes if i % 2 == 0 else list(reversed(runtimes))
         for rt in order:
+            if GAP:
+                time.sleep(GAP)
             samples[rt.name].append(one(rt))
     return samples
 
@@ -115,7 +120,11 @@ def main() -> None:
     parser.add_argument("--pyrunc", default=str(default) if default.exists() else "pyrunc")
     parser.add_argument("--runc", default=shutil.which("runc") or "/usr/sbin/runc")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--gap", type=float, default=0.0, metavar="MS",
+                        help="idle milliseconds before each sample (default 0: back to back)")
     opts = parser.parse_args()
+    global GAP
+    GAP = opts.gap / 1000.0
     for binary in (opts.pyrunc, opts.runc):
         if not shutil.which(binary):
             raise SystemExit(f"{binary}: not found (runc: apt-get install runc; pyrunc: "
@@ -130,7 +139,8 @@ def main() -> None:
         def want(name: str) -> bool:
             return not only or name in only
 
-        print(f"{opts.runs} runs each, alternating; pyrunc={opts.pyrunc} runc={opts.runc}")
+        gap = f", {opts.gap:g} ms idle before each" if opts.gap else ""
+        print(f"{opts.runs} runs each, alternating{gap}; pyrunc={opts.pyrunc} runc={opts.runc}")
         for rt in runtimes:  # warm caches
             rt.call("run", "-b", str(bundle), new_id())
         if want("run"):
