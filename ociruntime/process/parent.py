@@ -344,8 +344,8 @@ def fork_container_side(child: Callable[[Channel], NoReturn], parent_fds: list[i
                         cgroups: dict[str, str] | None = None) -> tuple[Channel, int]:
     """Fork the container side with its end of a fresh channel; in the parent, close what
     only the child needs (`parent_fds`, the console socket) and return our end and the pid.
-    With `cgroups` (exec: they exist already) the child is in their v2 directory from birth
-    (cgroups/join.py; we must have one thread then).
+    With `cgroups` (exec: they exist already) the child starts in their v2 directory
+    (cgroups/join.py: born there, while no other thread of ours runs).
 
     We become a child subreaper first, so the init is still ours to reap if the bootstrap
     between us exits. A warm-up thread may still be waiting in the kernel: the child gets
