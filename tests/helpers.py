@@ -64,3 +64,25 @@ def set_at(doc: object, path: tuple, value: object) -> bool:
     except (KeyError, IndexError, TypeError):
         return False
     return True
+
+
+def in_child(fn) -> str:
+    """Run `fn` in a forked child (which then has one thread); its result as text, or
+    "error <type> <message>"."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        try:
+            os.write(write_end, str(fn()).encode())
+            os._exit(0)
+        except BaseException as e:  # noqa: BLE001 - reported to the parent
+            os.write(write_end, f"error {type(e).__name__} {e}".encode())
+            os._exit(1)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 4096):
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()

@@ -14,6 +14,7 @@ import pytest
 
 from ociruntime.cgroups import join
 from ociruntime.cgroups.layout import discover
+from tests.helpers import in_child
 
 pytestmark = pytest.mark.privileged
 
@@ -50,27 +51,6 @@ def cgroups():
         os.rmdir(path)
 
 
-def in_single_threaded_child(fn) -> str:
-    """Run `fn` in a forked child (fork_into wants a one-thread caller); its result as text."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        try:
-            os.write(write_end, str(fn()).encode())
-            os._exit(0)
-        except BaseException as e:  # noqa: BLE001 - reported to the test
-            os.write(write_end, f"error {type(e).__name__}: {e}".encode())
-            os._exit(1)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return b"".join(chunks).decode()
-
-
 def born_child_cgroup(paths: dict[str, str]) -> str:
     """fork_into(paths); the child's /proc/PID/cgroup as soon as fork_into returned its pid
     (the child waits on a pipe meanwhile)."""
@@ -95,7 +75,7 @@ def test_fork_into_puts_the_child_in_the_v2_cgroup(cgroups, monkeypatch, clone3)
     name, paths = cgroups
     if not clone3:  # as with an extension that is not built: os.fork, then a migration
         monkeypatch.setattr(join, "fork_into_cgroup", None)
-    seen = cgroup_lines(in_single_threaded_child(lambda: born_child_cgroup(paths)))
+    seen = cgroup_lines(in_child(lambda: born_child_cgroup(paths)))
     assert seen[""] == f"/{name}"
     # only v2 here: the v1 hierarchies are entered separately (join_v1_self)
     assert all(not path.endswith(name) for key, path in seen.items() if key)
@@ -117,7 +97,7 @@ def test_fork_into_cgroup_refused_makes_no_child(tmp_path):
                     return f"refused {errno.errorcode[e.errno]}, no child"
                 return "refused, but a child exists"
             return "not refused"
-        assert in_single_threaded_child(attempt) == "refused EBADF, no child"
+        assert in_child(attempt) == "refused EBADF, no child"
     finally:
         os.close(fd)
 
@@ -130,7 +110,7 @@ def test_join_v1_self_enters_every_v1_hierarchy(cgroups):
         join.join_v1_self(paths)
         with open("/proc/self/cgroup") as f:
             return f.read()
-    seen = cgroup_lines(in_single_threaded_child(enter))
+    seen = cgroup_lines(in_child(enter))
     for h in V1:
         assert seen[h.key] == f"/{name}", h.key
     if V2:
@@ -194,6 +174,6 @@ def test_fork_into_with_another_thread_running_migrates_instead(cgroups, monkeyp
         finally:
             release.set()
         return "clone3 used" if used else text
-    seen = in_single_threaded_child(with_a_thread)
+    seen = in_child(with_a_thread)
     assert seen != "clone3 used"
     assert cgroup_lines(seen)[""] == f"/{name}"

@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from ociruntime.linux import _kernel_ctypes, kernel
+from tests.helpers import in_child
 
 BACKENDS = {"c": None, "ctypes": _kernel_ctypes}
 
@@ -24,27 +25,6 @@ def _backend_syscall(name: str):
 
         return _kernel.syscall, _kernel.address
     return module.syscall, module.address
-
-
-def in_child(fn) -> str:
-    """Run `fn` in a forked child; return what it wrote (its result as text)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_end)
-        try:
-            os.write(write_end, str(fn()).encode())
-            os._exit(0)
-        except BaseException as e:  # noqa: BLE001 - reported to the parent
-            os.write(write_end, f"error {type(e).__name__} {e}".encode())
-            os._exit(1)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 4096):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return b"".join(chunks).decode()
 
 
 def test_the_c_extension_is_built_and_used():
