@@ -353,12 +353,19 @@ def fork_container_side(child: Callable[[Channel], NoReturn], parent_fds: list[i
     """
     parent_chan, child_chan = Channel.pair()
     sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    if cgroups:
-        from ociruntime.cgroups.join import fork_into
+    try:
+        if cgroups:
+            from ociruntime.cgroups.join import fork_into
 
-        pid = fork_into(cgroups)
-    else:
-        pid = os.fork()
+            pid = fork_into(cgroups)
+        else:
+            pid = os.fork()
+    except BaseException:  # no child: close what it would have had
+        for end in (parent_chan, child_chan):
+            end.close()
+        for fd in parent_fds:
+            os.close(fd)
+        raise
     if pid == 0:
         try:
             parent_chan.close()

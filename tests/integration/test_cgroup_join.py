@@ -52,21 +52,21 @@ def cgroups():
 
 
 def born_child_cgroup(paths: dict[str, str]) -> str:
-    """fork_into(paths); the child's /proc/PID/cgroup as soon as fork_into returned its pid
-    (the child waits on a pipe meanwhile)."""
+    """fork_into(paths); what the child sees in /proc/self/cgroup first thing, sent back over
+    a pipe (it must already be in the v2 cgroup, whichever way it got there)."""
     read_end, write_end = os.pipe()
     pid = join.fork_into(paths)
     if pid == 0:
-        os.close(write_end)
-        os.read(read_end, 1)
+        with open("/proc/self/cgroup", "rb") as f:
+            os.write(write_end, f.read())
         os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
     os.close(read_end)
-    try:
-        with open(f"/proc/{pid}/cgroup") as f:
-            return f.read()
-    finally:
-        os.close(write_end)
-        os.waitpid(pid, 0)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
 
 
 @pytest.mark.skipif(not V2, reason="no cgroup v2 hierarchy on this host")
@@ -118,8 +118,32 @@ def test_join_v1_self_enters_every_v1_hierarchy(cgroups):
 
 
 def test_join_v1_self_names_the_file_it_could_not_write(tmp_path):
-    with pytest.raises(Exception, match=f"write 0 to {tmp_path}/gone/tasks"):
+    with pytest.raises(Exception, match=f"to {tmp_path}/gone/cgroup.procs: No such file"):
         join.join_v1_self({"pids": str(tmp_path / "gone")})
+
+
+def test_join_v1_self_writes_its_pid_where_tasks_is_not_writable(tmp_path):
+    """A delegation that made only cgroup.procs writable (plain files stand in here)."""
+    (tmp_path / "cgroup.procs").write_text("")
+    assert in_child(lambda: join.join_v1_self({"pids": str(tmp_path)}) or os.getpid()) \
+        == (tmp_path / "cgroup.procs").read_text()
+
+
+@pytest.mark.skipif(not V2, reason="no cgroup v2 hierarchy on this host")
+def test_fork_into_a_refusal_is_the_error_not_a_migration(tmp_path):
+    """clone3 refusing (here EBADF: not a cgroup2 directory) fails fork_into; only a kernel
+    that cannot do it (ENOSYS, E2BIG, EINVAL, EPERM) makes it fork and migrate instead."""
+    def attempt() -> str:
+        try:
+            join.fork_into({"": str(tmp_path)})
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            try:
+                os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return f"{e}; no child"
+            return f"{e}; a child exists"
+        return "forked"
+    assert in_child(attempt) == f"fork into {tmp_path}: Bad file descriptor; no child"
 
 
 @pytest.mark.parametrize("userns", [False, True], ids=["itself", "moved-by-pid"])

@@ -38,7 +38,8 @@ def _installed() -> None:
 
 
 def test_setup_wrote_the_checkout_into_the_launcher():
-    assert f'PACKAGE_ROOT = "{REPO}"' in INSTALLED.read_text().splitlines()
+    assert f"PACKAGE_ROOT = {str(REPO)!r}" in INSTALLED.read_text().splitlines()
+    assert INSTALLED.read_text().startswith(f"#!{REPO}/.venv/bin/python -IS\n")
 
 
 @pytest.mark.parametrize("root", ["checkout", "", "/nonexistent"],
