@@ -8,6 +8,7 @@ import select
 import struct
 import termios
 import time
+from collections.abc import Callable
 
 
 def json_paths(doc: object, prefix: tuple = ()) -> list[tuple]:
@@ -66,11 +67,11 @@ def set_at(doc: object, path: tuple, value: object) -> bool:
     return True
 
 
-def in_child(fn) -> str:
-    """Run `fn` in a forked child (which then has one thread); its result as text, or
-    "error <type> <message>"."""
+def in_child(fn: Callable[[], object], fork: Callable[[], int] = os.fork) -> str:
+    """Run `fn` in a child made by `fork` (os.fork: then it has one thread); its result as
+    text, or "error <type> <message>"."""
     read_end, write_end = os.pipe()
-    pid = os.fork()
+    pid = fork()
     if pid == 0:
         os.close(read_end)
         try:

@@ -52,21 +52,12 @@ def cgroups():
 
 
 def born_child_cgroup(paths: dict[str, str]) -> str:
-    """fork_into(paths); what the child sees in /proc/self/cgroup first thing, sent back over
-    a pipe (it must already be in the v2 cgroup, whichever way it got there)."""
-    read_end, write_end = os.pipe()
-    pid = join.fork_into(paths)
-    if pid == 0:
-        with open("/proc/self/cgroup", "rb") as f:
-            os.write(write_end, f.read())
-        os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return b"".join(chunks).decode()
+    """What a child of fork_into(paths) sees in /proc/self/cgroup first thing (it must already
+    be in the v2 cgroup, whichever way it got there)."""
+    def first_look() -> str:
+        with open("/proc/self/cgroup") as f:
+            return f.read()
+    return in_child(first_look, fork=lambda: join.fork_into(paths))
 
 
 @pytest.mark.skipif(not V2, reason="no cgroup v2 hierarchy on this host")
