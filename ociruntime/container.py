@@ -77,7 +77,6 @@ def create(opts: CreateOptions, proxy_tty: bool = False
     With a terminal and no console socket (`proxy_tty`, foreground `run`), pyrunc keeps the
     pty master and returns it as the third element.
     """
-    from ociruntime.cgroups import warmup
     from ociruntime.config.loader import load_bundle
     from ociruntime.process.parent import spawn
 
@@ -171,6 +170,8 @@ def create(opts: CreateOptions, proxy_tty: bool = False
             write_pid_file(opts.pid_file, spawned.init_pid)
         return state_dir, state, master
     except BaseException:
+        from ociruntime.cgroups import warmup  # started by spawn for a bootstrap moved by pid
+
         warmup.stop()
         if host_mounts:
             _release_host_mounts(host_mounts)
