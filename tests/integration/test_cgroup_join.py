@@ -14,6 +14,7 @@ import pytest
 
 from ociruntime.cgroups import join
 from ociruntime.cgroups.layout import discover
+from ociruntime.cgroups.manager import CgroupManager
 from tests.helpers import in_child
 
 pytestmark = pytest.mark.privileged
@@ -34,21 +35,14 @@ def cgroup_lines(text: str) -> dict[str, str]:
 
 @pytest.fixture
 def cgroups():
-    """A fresh cgroup in every hierarchy of this host, as CgroupManager paths; removed after."""
+    """A fresh cgroup in every hierarchy of this host, made and removed by CgroupManager (which
+    fills in a v1 cpuset's cpus and mems); yields its name and paths."""
     name = f"pyrunc-join-{uuid.uuid4().hex[:8]}"
-    paths = {("" if h.version == 2 else h.key): os.path.join(h.mountpoint, name)
-             for h in HIERARCHIES}
-    for key, path in paths.items():
-        os.mkdir(path)
-        if "cpuset" in key.split(","):
-            for f in ("cpuset.cpus", "cpuset.mems"):
-                with open(os.path.join(os.path.dirname(path), f)) as src:
-                    value = src.read().strip()
-                with open(os.path.join(path, f), "w") as dst:
-                    dst.write(value)
-    yield name, paths
-    for path in paths.values():
-        os.rmdir(path)
+    manager = CgroupManager({("" if h.version == 2 else h.key): os.path.join(h.mountpoint, name)
+                             for h in HIERARCHIES})
+    manager.create()
+    yield name, manager.paths
+    manager.destroy()
 
 
 def born_child_cgroup(paths: dict[str, str]) -> str:
@@ -66,6 +60,10 @@ def test_fork_into_puts_the_child_in_the_v2_cgroup(cgroups, monkeypatch, clone3)
     name, paths = cgroups
     if not clone3:  # as with an extension that is not built: os.fork, then a migration
         monkeypatch.setattr(join, "fork_into_cgroup", None)
+    else:  # this kernel has clone3 into a cgroup: the fallback must not be what placed it
+        def no_fallback(v2: str) -> int:
+            raise AssertionError("fork_into fell back to a migration")
+        monkeypatch.setattr(join, "_fork_then_move", no_fallback)
     seen = cgroup_lines(in_child(lambda: born_child_cgroup(paths)))
     assert seen[""] == f"/{name}"
     # only v2 here: the v1 hierarchies are entered separately (join_v1_self)
@@ -192,3 +190,17 @@ def test_fork_into_with_another_thread_running_migrates_instead(cgroups, monkeyp
     seen = in_child(with_a_thread)
     assert seen != "clone3 used"
     assert cgroup_lines(seen)[""] == f"/{name}"
+
+
+@pytest.mark.parametrize(("new", "join_", "itself"), [
+    (["pid", "network", "ipc", "uts", "mount"], {}, True),  # runc's default config
+    (["mount"], {"network": "/proc/1/ns/net", "pid": "/proc/1/ns/pid"}, True),  # a pod member
+    (["user", "mount"], {}, False),
+    (["mount"], {"user": "/proc/1/ns/user"}, False),
+    ([], {"mount": "/proc/1/ns/mnt"}, False),
+    (["mount"], {"cgroup": "/proc/1/ns/cgroup"}, False),
+])
+def test_which_bootstraps_enter_their_cgroups_themselves(new, join_, itself):
+    from ociruntime.process.parent import bootstrap_enters_cgroups
+
+    assert bootstrap_enters_cgroups(new, join_) is itself
